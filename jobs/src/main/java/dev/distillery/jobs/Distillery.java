@@ -1,0 +1,64 @@
+package dev.distillery.jobs;
+
+import dev.distillery.config.ConfigException;
+import dev.distillery.corpus.DataException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The one entry point: {@code bin/distillery <command>} and
+ * {@code spark-submit --class dev.distillery.jobs.Distillery <jobs jar> <command>}. Exit codes: 0 ok,
+ * 1 failure, 2 bad usage or configuration.
+ */
+@Command(name = "distillery", mixinStandardHelpOptions = true, version = "distillery 0.1.0",
+    description = "Distill large sequence models into small ones on Spark.",
+    subcommands = {TrainCommand.class, EvaluateCommand.class})
+public final class Distillery implements Runnable {
+  public static final int OK = 0;
+  public static final int FAILURE = 1;
+  public static final int USAGE = 2;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "Cannot run: missing command");
+  }
+
+  public static void main(String[] args) {
+    int code = execute(args);
+    // Spark and ND4J leave non-daemon threads behind; exit explicitly so scripts see the code.
+    System.exit(code);
+  }
+
+  /** Runs a command and returns its exit code (for tests and embedding). */
+  public static int execute(String... args) {
+    CommandLine cli = new CommandLine(new Distillery());
+    cli.setExitCodeExceptionMapper(e -> e instanceof ConfigException ? USAGE : FAILURE);
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      PrintWriter err = commandLine.getErr();
+      Throwable root = unwrap(e);
+      if (root instanceof ConfigException || root instanceof DataException) {
+        err.println("distillery: " + root.getMessage());
+      } else {
+        err.println("distillery: " + root);
+        root.printStackTrace(err);
+      }
+      err.flush();
+      return root instanceof ConfigException ? USAGE : FAILURE;
+    });
+    return cli.execute(args);
+  }
+
+  private static Throwable unwrap(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && !(t instanceof ConfigException) && !(t instanceof DataException)) {
+      if (t.getCause() instanceof ConfigException || t.getCause() instanceof DataException) {
+        return t.getCause();
+      }
+      t = t.getCause();
+    }
+    return e instanceof ConfigException || e instanceof DataException ? e : (t instanceof ConfigException || t instanceof DataException ? t : e);
+  }
+}

@@ -1,0 +1,32 @@
+package dev.distillery.jobs;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.eval.EvaluatePipeline;
+import dev.distillery.train.Progress;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "evaluate", mixinStandardHelpOptions = true,
+    description = "Decode held-out sources with a model and print corpus BLEU and chrF (sacreBLEU conventions).")
+final class EvaluateCommand implements Callable<Integer> {
+  @Mixin CommonOptions common;
+
+  @Option(names = "--model", required = true, paramLabel = "MODEL_DIR", description = "A model directory from train.")
+  Path model;
+
+  @Option(names = "--input", required = true, paramLabel = "CORPUS", description = "Held-out JSON Lines or Parquet pairs.")
+  String input;
+
+  @Option(names = "--report", paramLabel = "FILE", description = "Also write the scores and outputs as JSON.")
+  Path report;
+
+  @Override
+  public Integer call() throws Exception {
+    DistilleryConfig config = common.load();
+    EvaluatePipeline.run(common.spark(config), config, model, input, report, new Progress(System.out));
+    return 0;
+  }
+}

@@ -1,0 +1,29 @@
+package dev.distillery.jobs;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.train.Progress;
+import dev.distillery.train.TrainPipeline;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+    description = "Train a model (a teacher, or the reference-only baseline) on source/target pairs with cross-entropy.")
+final class TrainCommand implements Callable<Integer> {
+  @Mixin CommonOptions common;
+
+  @Option(names = "--input", required = true, paramLabel = "CORPUS", description = "JSON Lines or Parquet corpus.")
+  String input;
+
+  @Option(names = "--output", required = true, paramLabel = "MODEL_DIR", description = "Directory for the trained model.")
+  Path output;
+
+  @Override
+  public Integer call() throws Exception {
+    DistilleryConfig config = common.load();
+    TrainPipeline.run(common.spark(config), config, input, output, new Progress(System.out));
+    return 0;
+  }
+}

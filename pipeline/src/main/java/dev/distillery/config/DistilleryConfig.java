@@ -1,0 +1,131 @@
+package dev.distillery.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigRenderOptions;
+import dev.distillery.util.Hashing;
+import java.io.Serializable;
+
+/**
+ * The whole, validated configuration of a run: immutable records built once from HOCON by
+ * {@link ConfigLoader}. Every field has its default and a one-line description in
+ * {@code reference.conf}.
+ */
+public record DistilleryConfig(
+    Corpus corpus, Tokenizer tokenizer, Model model, Train train, Decode decode, Spark spark,
+    String rendered)
+    implements Serializable {
+
+  /** Corpus reading and validation. */
+  public record Corpus(String format, int maxChars, double maxRejectFraction, double validationFraction)
+      implements Serializable {
+    public Corpus {
+      Checks.oneOf("corpus.format", format, "auto", "jsonl", "parquet");
+      Checks.positive("corpus.max-chars", maxChars);
+      Checks.fraction("corpus.max-reject-fraction", maxRejectFraction);
+      Checks.fraction("corpus.validation-fraction", validationFraction);
+    }
+  }
+
+  /** BPE tokenizer training. */
+  public record Tokenizer(int vocabSize, int minPairCount) implements Serializable {
+    public Tokenizer {
+      Checks.atLeast("tokenizer.vocab-size", vocabSize, 16);
+      Checks.positive("tokenizer.min-pair-count", minPairCount);
+    }
+  }
+
+  /** Sequence model shape. */
+  public record Model(String architecture, int embedding, int hidden, int layers, int heads, int maxTokens)
+      implements Serializable {
+    public Model {
+      Checks.oneOf("model.architecture", architecture, "lstm", "transformer");
+      Checks.positive("model.embedding", embedding);
+      Checks.positive("model.hidden", hidden);
+      Checks.positive("model.layers", layers);
+      Checks.positive("model.heads", heads);
+      Checks.atLeast("model.max-tokens", maxTokens, 4);
+      if (architecture.equals("transformer") && hidden % heads != 0) {
+        throw new ConfigException(
+            "Cannot configure model: model.heads must divide model.hidden: " + heads + " and " + hidden);
+      }
+    }
+  }
+
+  /** Distributed training with parameter averaging. */
+  public record Train(
+      int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
+      int progressEvery, int maxSteps)
+      implements Serializable {
+    public Train {
+      Checks.positive("train.epochs", epochs);
+      Checks.positive("train.batch-per-worker", batchPerWorker);
+      Checks.positive("train.averaging-frequency", averagingFrequency);
+      if (!(learningRate > 0 && learningRate < 1)) {
+        throw new ConfigException("Cannot configure train: train.learning-rate must be in (0, 1): " + learningRate);
+      }
+      Checks.positive("train.progress-every", progressEvery);
+      Checks.atLeast("train.max-steps", maxSteps, 0);
+    }
+  }
+
+  /** Decoding (evaluate, and the teacher's outputs in prepare). */
+  public record Decode(
+      String strategy, int beamWidth, double lengthPenalty, int maxNewTokens, double temperature,
+      double topP, int batchSize, long seed)
+      implements Serializable {
+    public Decode {
+      Checks.oneOf("decode.strategy", strategy, "greedy", "beam", "sample");
+      Checks.positive("decode.beam-width", beamWidth);
+      Checks.atLeast("decode.length-penalty", lengthPenalty, 0);
+      Checks.positive("decode.max-new-tokens", maxNewTokens);
+      if (!(temperature > 0)) {
+        throw new ConfigException("Cannot configure decode: decode.temperature must be > 0: " + temperature);
+      }
+      if (!(topP > 0 && topP <= 1)) {
+        throw new ConfigException("Cannot configure decode: decode.top-p must be in (0, 1]: " + topP);
+      }
+      Checks.positive("decode.batch-size", batchSize);
+    }
+  }
+
+  /** Spark settings used when not under spark-submit. */
+  public record Spark(String master, String appName, int partitions) implements Serializable {
+    public Spark {
+      Checks.atLeast("spark.partitions", partitions, 0);
+    }
+  }
+
+  static DistilleryConfig from(Config root) {
+    Config c = root.getConfig("distillery");
+    return new DistilleryConfig(
+        new Corpus(
+            c.getString("corpus.format"), c.getInt("corpus.max-chars"),
+            c.getDouble("corpus.max-reject-fraction"), c.getDouble("corpus.validation-fraction")),
+        new Tokenizer(c.getInt("tokenizer.vocab-size"), c.getInt("tokenizer.min-pair-count")),
+        new Model(
+            c.getString("model.architecture"), c.getInt("model.embedding"), c.getInt("model.hidden"),
+            c.getInt("model.layers"), c.getInt("model.heads"), c.getInt("model.max-tokens")),
+        new Train(
+            c.getInt("train.epochs"), c.getInt("train.batch-per-worker"),
+            c.getInt("train.averaging-frequency"), c.getDouble("train.learning-rate"),
+            c.getLong("train.seed"), c.getInt("train.progress-every"), c.getInt("train.max-steps")),
+        new Decode(
+            c.getString("decode.strategy"), c.getInt("decode.beam-width"),
+            c.getDouble("decode.length-penalty"), c.getInt("decode.max-new-tokens"),
+            c.getDouble("decode.temperature"), c.getDouble("decode.top-p"),
+            c.getInt("decode.batch-size"), c.getLong("decode.seed")),
+        new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
+        root.withOnlyPath("distillery").root().render(
+            ConfigRenderOptions.concise().setFormatted(true).setJson(false)));
+  }
+
+  /** The effective configuration as HOCON, every default filled in. */
+  public String toHocon() {
+    return rendered;
+  }
+
+  /** sha256 of the effective configuration: two runs with equal hashes were configured alike. */
+  public String hash() {
+    return Hashing.sha256(rendered);
+  }
+}

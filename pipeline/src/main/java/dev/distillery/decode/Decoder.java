@@ -1,0 +1,285 @@
+package dev.distillery.decode;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Batched greedy, beam and nucleus-sampling decoding of targets from prompts
+ * {@code <s> source <sep>}. Batches of {@code decode.batch-size} prompts are decoded together.
+ */
+public final class Decoder {
+  private final LanguageModel model;
+  private final DistilleryConfig.Decode config;
+
+  public Decoder(LanguageModel model, DistilleryConfig.Decode config) {
+    this.model = model;
+    this.config = config;
+  }
+
+  /** Decodes with the configured strategy. */
+  public List<Hypothesis> decode(List<int[]> prompts) {
+    return switch (config.strategy()) {
+      case "greedy" -> greedy(prompts);
+      case "beam" -> beam(prompts, config.beamWidth());
+      case "sample" -> sample(prompts, new Random(config.seed()));
+      default -> throw new IllegalStateException("Cannot decode: unknown strategy: " + config.strategy());
+    };
+  }
+
+  public List<Hypothesis> greedy(List<int[]> prompts) {
+    return sampleOrArgmax(prompts, null);
+  }
+
+  /** Nucleus sampling at the configured temperature and top-p. */
+  public List<Hypothesis> sample(List<int[]> prompts, Random random) {
+    return sampleOrArgmax(prompts, random);
+  }
+
+  private List<Hypothesis> sampleOrArgmax(List<int[]> prompts, Random random) {
+    List<Hypothesis> out = new ArrayList<>(prompts.size());
+    for (List<int[]> chunk : chunks(prompts, config.batchSize())) {
+      int n = chunk.size();
+      Stepper stepper = Stepper.of(model);
+      float[][] lp = stepper.start(chunk);
+      int[][] tokens = new int[n][config.maxNewTokens()];
+      int[] length = new int[n];
+      double[] ll = new double[n];
+      boolean[] done = new boolean[n];
+      int[] parents = identity(n);
+      for (int step = 0; step < config.maxNewTokens(); step++) {
+        int[] next = new int[n];
+        boolean all = true;
+        for (int i = 0; i < n; i++) {
+          if (done[i]) {
+            next[i] = BpeTokenizer.PAD;
+            continue;
+          }
+          int tok = random == null ? argmax(lp[i]) : nucleus(lp[i], random);
+          ll[i] += lp[i][tok];
+          next[i] = tok;
+          if (tok == BpeTokenizer.EOS) {
+            done[i] = true;
+          } else {
+            tokens[i][length[i]++] = tok;
+            all = false;
+          }
+        }
+        if (all || step == config.maxNewTokens() - 1) {
+          break;
+        }
+        lp = stepper.step(parents, next);
+      }
+      for (int i = 0; i < n; i++) {
+        out.add(new Hypothesis(Arrays.copyOf(tokens[i], length[i]), ll[i], done[i]));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Beam search with the GNMT length penalty: a finished hypothesis scores
+   * {@code logLikelihood / ((5 + length) / 6)^alpha}. Each prompt stops when it has {@code width}
+   * finished hypotheses or reaches max-new-tokens; the best finished (or, failing that, live)
+   * hypothesis is returned.
+   */
+  public List<Hypothesis> beam(List<int[]> prompts, int width) {
+    List<Hypothesis> out = new ArrayList<>(prompts.size());
+    for (List<int[]> chunk : chunks(prompts, config.batchSize())) {
+      out.addAll(beamChunk(chunk, width));
+    }
+    return out;
+  }
+
+  private record Beam(int row, int[] tokens, double logLikelihood) {}
+
+  private List<Hypothesis> beamChunk(List<int[]> prompts, int width) {
+    int n = prompts.size();
+    Stepper stepper = Stepper.of(model);
+    float[][] lp = stepper.start(prompts);
+    // live.get(p) holds prompt p's live beams; before the first step each prompt has one empty beam.
+    List<List<Beam>> live = new ArrayList<>(n);
+    List<List<Hypothesis>> finished = new ArrayList<>(n);
+    for (int p = 0; p < n; p++) {
+      live.add(List.of(new Beam(p, new int[0], 0)));
+      finished.add(new ArrayList<>());
+    }
+    for (int step = 0; step < config.maxNewTokens(); step++) {
+      List<Integer> parents = new ArrayList<>();
+      List<Integer> tokens = new ArrayList<>();
+      List<List<Beam>> nextLive = new ArrayList<>(n);
+      boolean any = false;
+      for (int p = 0; p < n; p++) {
+        List<Beam> beams = live.get(p);
+        List<Beam> kept = new ArrayList<>(width);
+        if (!beams.isEmpty() && finished.get(p).size() < width) {
+          for (Beam cand : expand(beams, lp, 2 * width)) {
+            int tok = cand.tokens()[cand.tokens().length - 1];
+            if (tok == BpeTokenizer.EOS) {
+              int[] t = Arrays.copyOf(cand.tokens(), cand.tokens().length - 1);
+              finished.get(p).add(new Hypothesis(t, cand.logLikelihood(), true));
+              if (finished.get(p).size() >= width) {
+                break;
+              }
+            } else if (kept.size() < width) {
+              kept.add(cand);
+            }
+          }
+        }
+        if (finished.get(p).size() >= width || step == config.maxNewTokens() - 1) {
+          if (finished.get(p).isEmpty()) {
+            for (Beam b : kept) {
+              finished.get(p).add(new Hypothesis(b.tokens(), b.logLikelihood(), false));
+            }
+          }
+          kept = List.of();
+        }
+        List<Beam> rows = new ArrayList<>(kept.size());
+        for (Beam b : kept) {
+          rows.add(new Beam(parents.size(), b.tokens(), b.logLikelihood()));
+          parents.add(b.row());
+          tokens.add(b.tokens()[b.tokens().length - 1]);
+          any = true;
+        }
+        nextLive.add(rows);
+      }
+      live = nextLive;
+      if (!any) {
+        break;
+      }
+      lp = stepper.step(
+          parents.stream().mapToInt(Integer::intValue).toArray(),
+          tokens.stream().mapToInt(Integer::intValue).toArray());
+    }
+    List<Hypothesis> out = new ArrayList<>(n);
+    for (int p = 0; p < n; p++) {
+      Hypothesis best = null;
+      for (Hypothesis h : finished.get(p)) {
+        if (best == null || normalized(h) > normalized(best)) {
+          best = h;
+        }
+      }
+      out.add(best == null ? new Hypothesis(new int[0], Double.NEGATIVE_INFINITY, false) : best);
+    }
+    return out;
+  }
+
+  /** The {@code keep} best one-token extensions of the beams, by raw log-likelihood. */
+  private static List<Beam> expand(List<Beam> beams, float[][] lp, int keep) {
+    List<Beam> best = new ArrayList<>(keep + 1);
+    for (Beam b : beams) {
+      float[] row = lp[b.row()];
+      for (int tok : topIndices(row, keep)) {
+        if (tok == BpeTokenizer.PAD || tok == BpeTokenizer.BOS || tok == BpeTokenizer.SEP) {
+          continue;
+        }
+        double score = b.logLikelihood() + row[tok];
+        int[] t = Arrays.copyOf(b.tokens(), b.tokens().length + 1);
+        t[t.length - 1] = tok;
+        best.add(new Beam(b.row(), t, score));
+      }
+    }
+    best.sort((x, y) -> Double.compare(y.logLikelihood(), x.logLikelihood()));
+    return best.size() > keep ? best.subList(0, keep) : best;
+  }
+
+  private double normalized(Hypothesis h) {
+    double lengthPenalty = Math.pow((5.0 + h.tokens().length + 1) / 6.0, config.lengthPenalty());
+    return h.logLikelihood() / lengthPenalty;
+  }
+
+  static int[] topIndices(float[] row, int k) {
+    k = Math.min(k, row.length);
+    int[] idx = new int[k];
+    float[] val = new float[k];
+    int size = 0;
+    for (int v = 0; v < row.length; v++) {
+      float x = row[v];
+      if (size < k) {
+        int j = size++;
+        while (j > 0 && val[j - 1] < x) {
+          val[j] = val[j - 1];
+          idx[j] = idx[j - 1];
+          j--;
+        }
+        val[j] = x;
+        idx[j] = v;
+      } else if (x > val[k - 1]) {
+        int j = k - 1;
+        while (j > 0 && val[j - 1] < x) {
+          val[j] = val[j - 1];
+          idx[j] = idx[j - 1];
+          j--;
+        }
+        val[j] = x;
+        idx[j] = v;
+      }
+    }
+    return idx;
+  }
+
+  private static int argmax(float[] row) {
+    int best = BpeTokenizer.EOS;
+    for (int v = 0; v < row.length; v++) {
+      if (v != BpeTokenizer.PAD && v != BpeTokenizer.BOS && v != BpeTokenizer.SEP && row[v] > row[best]) {
+        best = v;
+      }
+    }
+    return best;
+  }
+
+  private int nucleus(float[] lp, Random random) {
+    int v = lp.length;
+    double[] p = new double[v];
+    double max = Double.NEGATIVE_INFINITY;
+    for (int i = 0; i < v; i++) {
+      if (i != BpeTokenizer.PAD && i != BpeTokenizer.BOS && i != BpeTokenizer.SEP) {
+        max = Math.max(max, lp[i] / config.temperature());
+      }
+    }
+    double z = 0;
+    for (int i = 0; i < v; i++) {
+      boolean banned = i == BpeTokenizer.PAD || i == BpeTokenizer.BOS || i == BpeTokenizer.SEP;
+      p[i] = banned ? 0 : Math.exp(lp[i] / config.temperature() - max);
+      z += p[i];
+    }
+    Integer[] order = new Integer[v];
+    for (int i = 0; i < v; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+    double cum = 0;
+    int cut = 0;
+    while (cut < v && cum < config.topP() * z) {
+      cum += p[order[cut++]];
+    }
+    double u = random.nextDouble() * cum;
+    for (int i = 0; i < cut; i++) {
+      u -= p[order[i]];
+      if (u <= 0) {
+        return order[i];
+      }
+    }
+    return order[Math.max(0, cut - 1)];
+  }
+
+  private static int[] identity(int n) {
+    int[] a = new int[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = i;
+    }
+    return a;
+  }
+
+  private static <T> List<List<T>> chunks(List<T> items, int size) {
+    List<List<T>> out = new ArrayList<>();
+    for (int i = 0; i < items.size(); i += size) {
+      out.add(items.subList(i, Math.min(items.size(), i + size)));
+    }
+    return out;
+  }
+}

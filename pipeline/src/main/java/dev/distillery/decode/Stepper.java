@@ -1,0 +1,29 @@
+package dev.distillery.decode;
+
+import dev.distillery.model.LanguageModel;
+import java.util.List;
+
+/**
+ * Feeds a language model one token per row at a time during decoding. Rows can be reordered
+ * between steps (beam search keeps the rows of surviving hypotheses).
+ */
+public interface Stepper {
+  /**
+   * Starts decoding from the prompts (they may differ in length).
+   *
+   * @return natural-log next-token probabilities {@code [rows][vocab]}
+   */
+  float[][] start(List<int[]> prompts);
+
+  /**
+   * Makes row {@code i} continue the row that was {@code parents[i]}, extended by {@code tokens[i]}.
+   *
+   * @return natural-log next-token probabilities {@code [parents.length][vocab]}
+   */
+  float[][] step(int[] parents, int[] tokens);
+
+  /** The stepper that fits the model: recurrent state when the architecture has it, else recompute. */
+  static Stepper of(LanguageModel model) {
+    return model.architecture().incremental() ? new RecurrentStepper(model) : new RecomputeStepper(model);
+  }
+}

@@ -1,0 +1,105 @@
+package dev.distillery.model;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.util.List;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * A causal language model over {@code <s> source <sep> target </s>} with the tokenizer it was
+ * trained with. Not thread-safe: recurrent decoding keeps state in the graph; use one instance per
+ * thread.
+ */
+public final class LanguageModel {
+  private final ComputationGraph graph;
+  private final Architecture architecture;
+  private final DistilleryConfig.Model shape;
+  private final BpeTokenizer tokenizer;
+
+  public LanguageModel(
+      ComputationGraph graph, DistilleryConfig.Model shape, BpeTokenizer tokenizer) {
+    this.graph = graph;
+    this.shape = shape;
+    this.architecture = Architecture.of(shape.architecture());
+    this.tokenizer = tokenizer;
+    long outputs = graph.getLayer(Architecture.OUTPUT).getParam("W").size(1);
+    if (outputs != tokenizer.vocabSize()) {
+      throw new IllegalArgumentException(
+          "Cannot pair model and tokenizer: the model predicts " + outputs
+              + " tokens but the tokenizer has " + tokenizer.vocabSize() + ": vocab-size");
+    }
+  }
+
+  /** A freshly initialized model. */
+  public static LanguageModel create(
+      DistilleryConfig.Model shape, BpeTokenizer tokenizer, long seed, double learningRate) {
+    var conf = Architecture.of(shape.architecture())
+        .configure(shape, tokenizer.vocabSize(), seed, learningRate);
+    ComputationGraph graph = new ComputationGraph(conf);
+    graph.init();
+    return new LanguageModel(graph, shape, tokenizer);
+  }
+
+  public ComputationGraph graph() {
+    return graph;
+  }
+
+  public Architecture architecture() {
+    return architecture;
+  }
+
+  public DistilleryConfig.Model shape() {
+    return shape;
+  }
+
+  public BpeTokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  public int vocabSize() {
+    return tokenizer.vocabSize();
+  }
+
+  /**
+   * Next-token distributions at every position of each row (teacher forcing).
+   *
+   * @return natural-log probabilities {@code [rows, vocab, time]}; positions past a row's length are
+   *     padding
+   */
+  public INDArray logProbs(List<int[]> rows) {
+    INDArray[] fm = Batches.padded(rows);
+    INDArray probs = graph.output(false, new INDArray[] {fm[0]}, new INDArray[] {fm[1]})[0];
+    // Softmax underflows to 0 for very unlikely tokens; clamp so the log stays finite.
+    return Transforms.log(Transforms.max(probs, Float.MIN_NORMAL, false), false);
+  }
+
+  /** Mean cross-entropy per target token (nats) and the token count, over the examples. */
+  public double[] targetCrossEntropy(List<TokenizedExample> examples, int batchSize) {
+    double sum = 0;
+    long tokens = 0;
+    for (int from = 0; from < examples.size(); from += batchSize) {
+      List<TokenizedExample> batch = examples.subList(from, Math.min(examples.size(), from + batchSize));
+      INDArray lp = logProbs(batch.stream().map(TokenizedExample::tokens).toList());
+      for (int i = 0; i < batch.size(); i++) {
+        int[] t = batch.get(i).tokens();
+        for (int s = batch.get(i).targetStart() - 1; s < t.length - 1; s++) {
+          sum -= lp.getDouble(i, t[s + 1], s);
+          tokens++;
+        }
+      }
+    }
+    return new double[] {tokens == 0 ? Double.NaN : sum / tokens, tokens};
+  }
+
+  /** A copy of all parameters as one flat vector. */
+  public INDArray parameters() {
+    return graph.params().dup();
+  }
+
+  static INDArray zeros(long... shape) {
+    return Nd4j.zeros(shape);
+  }
+}

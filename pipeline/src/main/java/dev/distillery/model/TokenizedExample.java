@@ -1,0 +1,45 @@
+package dev.distillery.model;
+
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.io.Serializable;
+import java.util.Arrays;
+
+/**
+ * One training sequence {@code <s> source <sep> target </s>} as token ids.
+ *
+ * @param tokens the whole sequence, {@code tokens[0] == BOS} and the last token {@code EOS}
+ * @param targetStart index in {@code tokens} of the first target token (after {@code <sep>}); the
+ *     loss covers positions {@code targetStart .. tokens.length-1}
+ */
+public record TokenizedExample(String id, int[] tokens, int targetStart) implements Serializable {
+
+  /** {@code <s> source <sep> target </s>}; a null or empty source gives a plain language-model row {@code <s> target </s>}. */
+  public static TokenizedExample of(String id, int[] source, int[] target) {
+    boolean hasSource = source != null && source.length > 0;
+    int prefix = hasSource ? source.length + 2 : 1;
+    int[] t = new int[prefix + target.length + 1];
+    t[0] = BpeTokenizer.BOS;
+    if (hasSource) {
+      System.arraycopy(source, 0, t, 1, source.length);
+      t[source.length + 1] = BpeTokenizer.SEP;
+    }
+    System.arraycopy(target, 0, t, prefix, target.length);
+    t[t.length - 1] = BpeTokenizer.EOS;
+    return new TokenizedExample(id, t, prefix);
+  }
+
+  /** The decoding prompt: {@code <s> source <sep>}. */
+  public int[] prompt() {
+    return Arrays.copyOf(tokens, targetStart);
+  }
+
+  /** The target ids without {@code </s>}. */
+  public int[] target() {
+    return Arrays.copyOfRange(tokens, targetStart, tokens.length - 1);
+  }
+
+  /** Positions that carry loss: target tokens plus {@code </s>}. */
+  public int targetTokens() {
+    return tokens.length - targetStart;
+  }
+}

@@ -1,0 +1,111 @@
+package dev.distillery.train;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.corpus.Corpus;
+import dev.distillery.corpus.CorpusReader;
+import dev.distillery.corpus.Tokenization;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.util.Hashing;
+import dev.distillery.util.Provenance;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+
+/**
+ * {@code train}: corpus → validated rows → BPE tokenizer → sequences → a model trained with
+ * cross-entropy on reference targets through Spark parameter averaging → a model directory. This
+ * is how Distillery makes teachers and the reference-only baseline.
+ */
+public final class TrainPipeline {
+  /** Rows used for tokenizer training at most; enough for a stable subword vocabulary. */
+  private static final int TOKENIZER_ROWS = 200_000;
+
+  private TrainPipeline() {}
+
+  /** What a train run did, also written into {@code model.json}'s provenance. */
+  public record Summary(
+      Map<String, Object> corpus, SparkTrainer.Result training, Path modelDir) {}
+
+  public static Summary run(SparkSession spark, DistilleryConfig config, String input, Path output, Progress progress)
+      throws IOException {
+    Corpus corpus = CorpusReader.read(spark, input, config.corpus());
+    progress.line("corpus %s: %s", input, corpus.summary());
+
+    BpeTokenizer tokenizer = Tokenization.trainTokenizer(
+        corpus.accepted(), config.tokenizer().vocabSize(), config.tokenizer().minPairCount(), TOKENIZER_ROWS);
+    progress.line("tokenizer: %d tokens (sha256 %s)", tokenizer.vocabSize(), tokenizer.sha256().substring(0, 12));
+
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    Broadcast<BpeTokenizer> shared = jsc.broadcast(tokenizer);
+    spark.sparkContext().setJobDescription("Tokenize corpus");
+    JavaRDD<Tokenization.Result> tokenized = Tokenization.tokenize(corpus.accepted(), shared, config.model().maxTokens())
+        .persist(StorageLevel.MEMORY_AND_DISK());
+    Dataset<Row> rejected = corpus.rejected().unionByName(Tokenization.rejectedRows(spark, tokenized));
+    rejected.write().mode(SaveMode.Overwrite).parquet(output.resolve("_rejected").toString());
+    Map<String, Long> rejectedByReason = new TreeMap<>(corpus.rejectedByReason());
+    long tooManyTokens = tokenized.filter(r -> r.example() == null).count();
+    if (tooManyTokens > 0) {
+      rejectedByReason.put(dev.distillery.corpus.RejectReason.TOO_MANY_TOKENS.code(), tooManyTokens);
+    }
+    long rejectedRows = rejectedByReason.values().stream().mapToLong(Long::longValue).sum();
+    Corpus counted = new Corpus(input, corpus.accepted(), rejected, corpus.inputRows(),
+        corpus.inputRows() - rejectedRows, rejectedByReason);
+    progress.line("after tokenization: %s; rejected rows in %s", counted.summary(), output.resolve("_rejected"));
+    counted.requireUsable(config.corpus().maxRejectFraction());
+
+    double fraction = config.corpus().validationFraction();
+    JavaRDD<TokenizedExample> examples = tokenized.filter(r -> r.example() != null).map(Tokenization.Result::example);
+    JavaRDD<TokenizedExample> train = examples.filter(e -> !Tokenization.isValidation(e.id(), fraction));
+    List<TokenizedExample> validation = examples.filter(e -> Tokenization.isValidation(e.id(), fraction)).collect();
+    String fingerprint = dataFingerprint(examples);
+
+    LanguageModel model = LanguageModel.create(
+        config.model(), tokenizer, config.train().seed(), config.train().learningRate());
+    progress.line("model: %s, %d parameters", config.model(), model.graph().numParams());
+    SparkTrainer.Result result = SparkTrainer.train(
+        jsc, model, train, validation, config.train(), config.spark().partitions(), progress);
+    tokenized.unpersist();
+
+    Map<String, Object> corpusInfo = new LinkedHashMap<>();
+    corpusInfo.put("input", input);
+    corpusInfo.put("dataSha256", fingerprint);
+    corpusInfo.put("inputRows", counted.inputRows());
+    corpusInfo.put("acceptedRows", counted.acceptedRows());
+    corpusInfo.put("rejectedByReason", rejectedByReason);
+    corpusInfo.put("validationRows", validation.size());
+    Map<String, Object> provenance = Provenance.base();
+    provenance.put("job", "train");
+    provenance.put("corpus", corpusInfo);
+    provenance.put("validationLoss", result.validationLoss());
+    provenance.put("steps", result.steps());
+    provenance.put("workers", result.workers());
+    provenance.put("trainSeconds", result.seconds());
+    provenance.put("tokensPerSecond", result.tokensPerSecond());
+    ModelBundle.save(output, result.model(), config, provenance);
+    progress.line("train done: %d steps in %.1f s (%.0f tokens/s), validation loss %.4f -> %.4f; model in %s",
+        result.steps(), result.seconds(), result.tokensPerSecond(), result.validationLoss().get(0),
+        result.validationLoss().get(result.validationLoss().size() - 1), output);
+    return new Summary(corpusInfo, result, output);
+  }
+
+  /** Order-independent sha256-based fingerprint of the tokenized data (sum of per-row hashes). */
+  static String dataFingerprint(JavaRDD<TokenizedExample> examples) {
+    long sum = examples.map(e -> Hashing.stableHash64(e.id() + "\u0000" + java.util.Arrays.toString(e.tokens())))
+        .fold(0L, Long::sum);
+    return String.format("%016x", sum);
+  }
+}

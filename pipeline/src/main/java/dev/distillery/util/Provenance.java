@@ -1,0 +1,49 @@
+package dev.distillery.util;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** Where a model came from: code version, time, host. */
+public final class Provenance {
+  private Provenance() {}
+
+  public static Map<String, Object> base() {
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("gitCommit", gitCommit());
+    p.put("createdAt", Instant.now().toString());
+    p.put("distilleryVersion", String.valueOf(Provenance.class.getPackage().getImplementationVersion()));
+    p.put("java", System.getProperty("java.version"));
+    return p;
+  }
+
+  /** DISTILLERY_GIT_COMMIT if set (bin/distillery and images set it), else `git rev-parse HEAD`, else "unknown". */
+  public static String gitCommit() {
+    String env = System.getenv("DISTILLERY_GIT_COMMIT");
+    if (env != null && !env.isBlank()) {
+      return env;
+    }
+    try {
+      Process p = new ProcessBuilder("git", "rev-parse", "HEAD").redirectErrorStream(true).start();
+      if (p.waitFor(5, TimeUnit.SECONDS) && p.exitValue() == 0) {
+        return new String(p.getInputStream().readAllBytes()).trim();
+      }
+    } catch (IOException | InterruptedException e) {
+      if (e instanceof InterruptedException) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    return "unknown";
+  }
+
+  public static void writeJson(Path file, Object value) throws IOException {
+    Files.createDirectories(file.toAbsolutePath().getParent());
+    new com.fasterxml.jackson.databind.ObjectMapper()
+        .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+        .writeValue(file.toFile(), value);
+  }
+}
