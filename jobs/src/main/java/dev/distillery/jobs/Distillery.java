@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "distillery", mixinStandardHelpOptions = true, version = "distillery 0.1.0",
     description = "Distill large sequence models into small ones on Spark.",
-    subcommands = {TrainCommand.class, EvaluateCommand.class})
+    subcommands = {TrainCommand.class, EvaluateCommand.class, DemoCommand.class})
 public final class Distillery implements Runnable {
   public static final int OK = 0;
   public static final int FAILURE = 1;
@@ -34,10 +34,24 @@ public final class Distillery implements Runnable {
 
   /** Runs a command and returns its exit code (for tests and embedding). */
   public static int execute(String... args) {
+    return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+  }
+
+  /** Runs a command with the given output and error writers; returns its exit code. */
+  public static int execute(PrintWriter out, PrintWriter errors, String... args) {
     CommandLine cli = new CommandLine(new Distillery());
-    cli.setExitCodeExceptionMapper(e -> e instanceof ConfigException ? USAGE : FAILURE);
+    cli.setOut(out);
+    cli.setErr(errors);
+    cli.setExitCodeExceptionMapper(
+        e -> e instanceof ConfigException || e instanceof CommandLine.ParameterException ? USAGE : FAILURE);
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       PrintWriter err = commandLine.getErr();
+      if (e instanceof CommandLine.ParameterException pe) {
+        err.println("distillery: " + pe.getMessage());
+        pe.getCommandLine().usage(err);
+        err.flush();
+        return USAGE;
+      }
       Throwable root = unwrap(e);
       if (root instanceof ConfigException || root instanceof DataException) {
         err.println("distillery: " + root.getMessage());
@@ -51,14 +65,13 @@ public final class Distillery implements Runnable {
     return cli.execute(args);
   }
 
+  /** The ConfigException or DataException behind {@code e} (Spark wraps task failures), else {@code e}. */
   private static Throwable unwrap(Throwable e) {
-    Throwable t = e;
-    while (t.getCause() != null && !(t instanceof ConfigException) && !(t instanceof DataException)) {
-      if (t.getCause() instanceof ConfigException || t.getCause() instanceof DataException) {
-        return t.getCause();
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof ConfigException || t instanceof DataException) {
+        return t;
       }
-      t = t.getCause();
     }
-    return e instanceof ConfigException || e instanceof DataException ? e : (t instanceof ConfigException || t instanceof DataException ? t : e);
+    return e;
   }
 }

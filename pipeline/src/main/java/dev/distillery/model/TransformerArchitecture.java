@@ -2,13 +2,57 @@ package dev.distillery.model;
 
 import dev.distillery.config.DistilleryConfig;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.GradientNormalization;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer;
+import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
+import org.deeplearning4j.nn.weights.WeightInit;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
 
-/** Decoder-only Transformer with causal self-attention as SameDiff layers (see {@link TransformerBlock}). */
+/**
+ * A decoder-only Transformer language model (Vaswani et al. 2017, decoder stack only, pre-LayerNorm):
+ * token embedding {@code [batch, hidden, time]} → {@code layers} causal {@link TransformerBlock}s
+ * (the first adds sinusoidal positions, the last ends with a layer norm) → softmax over the
+ * vocabulary {@code [batch, vocab, time]}. Attention is recomputed over the whole prefix at every
+ * decoding step, so {@link #incremental()} is false. {@code shape.embedding()} and
+ * {@code shape.maxTokens()} are not used: the residual stream is {@code hidden} wide throughout and
+ * sinusoidal positions have no length limit.
+ */
 public final class TransformerArchitecture implements Architecture {
   @Override
   public ComputationGraphConfiguration configure(
       DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate) {
-    throw new UnsupportedOperationException("Cannot build model: the transformer architecture is not built yet: transformer");
+    if (shape.hidden() % shape.heads() != 0) {
+      throw new IllegalArgumentException(
+          "Cannot build transformer: heads must divide hidden: " + shape.heads() + " and " + shape.hidden());
+    }
+    var g = new NeuralNetConfiguration.Builder()
+        .seed(seed)
+        .updater(new Adam(learningRate))
+        .weightInit(WeightInit.XAVIER)
+        // Norm clipping (not element-wise) keeps the update direction; attention logits can spike early.
+        .gradientNormalization(GradientNormalization.ClipL2PerLayer)
+        .gradientNormalizationThreshold(1.0)
+        .graphBuilder()
+        // No setInputTypes: shape inference would set the embedding's nIn to the input's width (1).
+        .addInputs(INPUT);
+    g.addLayer("embed", new EmbeddingSequenceLayer.Builder()
+        .nIn(vocabSize).nOut(shape.hidden()).outputDataFormat(RNNFormat.NCW).build(), INPUT);
+    String previous = "embed";
+    for (int i = 0; i < shape.layers(); i++) {
+      String name = "block" + i;
+      g.addLayer(name, new TransformerBlock.Builder()
+          .hidden(shape.hidden()).heads(shape.heads())
+          .addPositions(i == 0).finalNorm(i == shape.layers() - 1).build(), previous);
+      previous = name;
+    }
+    g.addLayer(OUTPUT, new RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
+        .nIn(shape.hidden()).nOut(vocabSize).activation(Activation.SOFTMAX).dataFormat(RNNFormat.NCW).build(), previous);
+    g.setOutputs(OUTPUT);
+    return g.build();
   }
 
   @Override

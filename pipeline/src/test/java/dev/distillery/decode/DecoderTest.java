@@ -1,0 +1,143 @@
+package dev.distillery.decode;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.testing.TinyModels;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+
+class DecoderTest {
+  static DistilleryConfig config;
+  static LanguageModel model;
+  static List<int[]> prompts;
+
+  @BeforeAll
+  static void trainABit() {
+    config = TinyModels.config("decode.max-new-tokens=10", "decode.batch-size=3");
+    BpeTokenizer tok = TinyModels.tokenizer(300);
+    model = TinyModels.model(config, tok);
+    List<TokenizedExample> data = TinyModels.examples(tok, 40, 120);
+    // A few local steps so the distributions are not uniform (ties would make comparisons fragile).
+    DataSet ds = dev.distillery.model.Batches.nextTokenDataSet(data.subList(0, 16), tok.vocabSize());
+    for (int i = 0; i < 10; i++) {
+      model.graph().fit(ds);
+    }
+    prompts = data.subList(20, 27).stream().map(TokenizedExample::prompt).toList();
+  }
+
+  @Test
+  void recurrentSteppingMatchesRecomputingThePrefix() {
+    Stepper recurrent = new RecurrentStepper(model);
+    Stepper recompute = new RecomputeStepper(model);
+    float[][] a = recurrent.start(prompts);
+    float[][] b = recompute.start(prompts);
+    assertClose(a, b);
+    // Reorder rows as beam search does: row i continues row parents[i].
+    int[] parents = {3, 3, 0, 6, 1, 2, 5};
+    int[] tokens = {10, 11, 12, 13, 14, 15, 16};
+    assertClose(recurrent.step(parents, tokens), recompute.step(parents, tokens));
+    int[] parents2 = {6, 5, 4, 3, 2, 1, 0};
+    assertClose(recurrent.step(parents2, tokens), recompute.step(parents2, tokens));
+  }
+
+  @Test
+  void beamOfWidthOneEqualsGreedy() {
+    Decoder decoder = new Decoder(model, config.decode());
+    List<Hypothesis> greedy = decoder.greedy(prompts);
+    List<Hypothesis> beam = decoder.beam(prompts, 1);
+    for (int i = 0; i < prompts.size(); i++) {
+      assertArrayEquals(greedy.get(i).tokens(), beam.get(i).tokens(), "prompt " + i);
+    }
+  }
+
+  @Test
+  void reportedLogLikelihoodEqualsTeacherForcedScore() {
+    Decoder decoder = new Decoder(model, config.decode());
+    List<Hypothesis> hyps = decoder.beam(prompts, 3);
+    for (int i = 0; i < prompts.size(); i++) {
+      Hypothesis h = hyps.get(i);
+      int[] p = prompts.get(i);
+      int[] seq = Arrays.copyOf(p, p.length + h.tokens().length + (h.finished() ? 1 : 0));
+      System.arraycopy(h.tokens(), 0, seq, p.length, h.tokens().length);
+      if (h.finished()) {
+        seq[seq.length - 1] = BpeTokenizer.EOS;
+      }
+      INDArray lp = model.logProbs(List.of(seq));
+      double expected = 0;
+      for (int s = p.length - 1; s < seq.length - 1; s++) {
+        expected += lp.getDouble(0, seq[s + 1], s);
+      }
+      assertEquals(expected, h.logLikelihood(), 1e-3, "prompt " + i);
+    }
+  }
+
+  @Test
+  void beamFindsAtLeastAsLikelyOutputAsGreedyWithoutLengthPenalty() {
+    DistilleryConfig noPenalty = TinyModels.config("decode.max-new-tokens=10", "decode.length-penalty=0");
+    Decoder decoder = new Decoder(model, noPenalty.decode());
+    List<Hypothesis> greedy = decoder.greedy(prompts);
+    List<Hypothesis> beam = decoder.beam(prompts, 4);
+    for (int i = 0; i < prompts.size(); i++) {
+      if (greedy.get(i).finished() && beam.get(i).finished()) {
+        assertTrue(beam.get(i).logLikelihood() >= greedy.get(i).logLikelihood() - 1e-4, "prompt " + i);
+      }
+    }
+  }
+
+  @Test
+  void samplingWithTinyTopPIsGreedy() {
+    DistilleryConfig c = TinyModels.config("decode.max-new-tokens=10", "decode.top-p=0.0001");
+    Decoder decoder = new Decoder(model, c.decode());
+    List<Hypothesis> greedy = decoder.greedy(prompts);
+    List<Hypothesis> sampled = decoder.sample(prompts, new Random(1));
+    for (int i = 0; i < prompts.size(); i++) {
+      assertArrayEquals(greedy.get(i).tokens(), sampled.get(i).tokens());
+    }
+  }
+
+  @Test
+  void samplingIsReproducibleForASeedAndVariesAcrossSeeds() {
+    DistilleryConfig c = TinyModels.config("decode.max-new-tokens=10", "decode.temperature=1.5", "decode.top-p=1.0");
+    Decoder decoder = new Decoder(model, c.decode());
+    List<Hypothesis> a = decoder.sample(prompts, new Random(1));
+    List<Hypothesis> b = decoder.sample(prompts, new Random(1));
+    List<Hypothesis> other = decoder.sample(prompts, new Random(2));
+    boolean anyDifferent = false;
+    for (int i = 0; i < prompts.size(); i++) {
+      assertArrayEquals(a.get(i).tokens(), b.get(i).tokens());
+      anyDifferent |= !Arrays.equals(a.get(i).tokens(), other.get(i).tokens());
+    }
+    assertTrue(anyDifferent);
+  }
+
+  @Test
+  void outputsNeverContainSpecialTokensOtherThanUnknown() {
+    Decoder decoder = new Decoder(model, config.decode());
+    for (Hypothesis h : decoder.beam(prompts, 3)) {
+      for (int t : h.tokens()) {
+        assertTrue(t > BpeTokenizer.SEP || t == BpeTokenizer.UNK, "special token " + t);
+      }
+      assertTrue(h.tokens().length <= 10);
+    }
+  }
+
+  private static void assertClose(float[][] a, float[][] b) {
+    assertEquals(a.length, b.length);
+    for (int i = 0; i < a.length; i++) {
+      for (int v = 0; v < a[i].length; v++) {
+        assertEquals(b[i][v], a[i][v], 2e-4, "row " + i + " token " + v);
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+package dev.distillery.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.testing.TinyModels;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+class ModelBundleTest {
+  @TempDir Path dir;
+
+  @Test
+  void savedModelReloadsWithIdenticalOutputsAndProvenance() throws Exception {
+    DistilleryConfig config = TinyModels.config();
+    BpeTokenizer tok = TinyModels.tokenizer(300);
+    LanguageModel model = TinyModels.model(config, tok);
+    List<int[]> rows = TinyModels.examples(tok, 3, 120).stream().map(TokenizedExample::tokens).toList();
+
+    ModelBundle.save(dir, model, config, Map.of("job", "test"));
+    LanguageModel loaded = ModelBundle.load(dir);
+
+    INDArray a = model.logProbs(rows);
+    INDArray b = loaded.logProbs(rows);
+    assertEquals(0.0, a.sub(b).amaxNumber().doubleValue(), 1e-6);
+    assertEquals(tok.sha256(), loaded.tokenizer().sha256());
+    Map<?, ?> meta = ModelBundle.metadata(dir);
+    assertEquals("lstm", meta.get("architecture"));
+    assertEquals(config.hash(), meta.get("configSha256"));
+    assertEquals(Map.of("job", "test"), meta.get("provenance"));
+    try (var files = Files.list(dir)) {
+      assertTrue(files.noneMatch(p -> p.toString().endsWith(".tmp")), "temporary files left behind");
+    }
+  }
+
+  @Test
+  void refusesATokenizerThatIsNotTheOneTheModelWasTrainedWith() throws Exception {
+    DistilleryConfig config = TinyModels.config();
+    LanguageModel model = TinyModels.model(config, TinyModels.tokenizer(300));
+    ModelBundle.save(dir, model, config, Map.of());
+    // Same vocabulary size, different merges: a swapped tokenizer would silently garble text.
+    List<String> other = List.of("zzzz yyyy xxxx", "wwww vvvv");
+    BpeTokenizer.train(other, 300, 1).save(dir.resolve(ModelBundle.TOKENIZER_FILE));
+
+    IOException e = assertThrows(IOException.class, () -> ModelBundle.load(dir));
+    assertTrue(e.getMessage().startsWith("Cannot load model: tokenizer.json does not match"), e.getMessage());
+  }
+
+  @Test
+  void refusesADirectoryWithoutModel() {
+    IOException e = assertThrows(IOException.class, () -> ModelBundle.load(dir));
+    assertEquals("Cannot load model: missing model.zip in model directory: " + dir, e.getMessage());
+  }
+}
