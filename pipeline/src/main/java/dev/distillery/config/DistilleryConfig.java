@@ -11,8 +11,8 @@ import java.io.Serializable;
  * {@code reference.conf}.
  */
 public record DistilleryConfig(
-    Corpus corpus, Tokenizer tokenizer, Model model, Train train, Decode decode, Spark spark,
-    String rendered)
+    Corpus corpus, Tokenizer tokenizer, Model model, Train train, Decode decode, Prepare prepare,
+    Spark spark, String rendered)
     implements Serializable {
 
   /** Corpus reading and validation. */
@@ -88,6 +88,25 @@ public record DistilleryConfig(
     }
   }
 
+  /** Teacher targets (prepare). Beam width, length penalty and max length come from {@link Decode}. */
+  public record Prepare(
+      int shards, int topK, int samples, double sampleTemperature, double sampleTopP, long seed,
+      String device, boolean overwrite)
+      implements Serializable {
+    public Prepare {
+      Checks.positive("prepare.shards", shards);
+      Checks.positive("prepare.top-k", topK);
+      Checks.atLeast("prepare.samples", samples, 0);
+      if (!(sampleTemperature > 0)) {
+        throw new ConfigException("Cannot configure prepare: prepare.sample-temperature must be > 0: " + sampleTemperature);
+      }
+      if (!(sampleTopP > 0 && sampleTopP <= 1)) {
+        throw new ConfigException("Cannot configure prepare: prepare.sample-top-p must be in (0, 1]: " + sampleTopP);
+      }
+      Checks.oneOf("prepare.device", device, "cpu", "gpu");
+    }
+  }
+
   /** Spark settings used when not under spark-submit. */
   public record Spark(String master, String appName, int partitions) implements Serializable {
     public Spark {
@@ -114,6 +133,10 @@ public record DistilleryConfig(
             c.getDouble("decode.length-penalty"), c.getInt("decode.max-new-tokens"),
             c.getDouble("decode.temperature"), c.getDouble("decode.top-p"),
             c.getInt("decode.batch-size"), c.getLong("decode.seed")),
+        new Prepare(
+            c.getInt("prepare.shards"), c.getInt("prepare.top-k"), c.getInt("prepare.samples"),
+            c.getDouble("prepare.sample-temperature"), c.getDouble("prepare.sample-top-p"),
+            c.getLong("prepare.seed"), c.getString("prepare.device"), c.getBoolean("prepare.overwrite")),
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(
             ConfigRenderOptions.concise().setFormatted(true).setJson(false)));

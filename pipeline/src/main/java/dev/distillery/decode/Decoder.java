@@ -192,7 +192,8 @@ public final class Decoder {
     return h.logLikelihood() / lengthPenalty;
   }
 
-  static int[] topIndices(float[] row, int k) {
+  /** Indices of the k largest entries of {@code row}, largest first. */
+  public static int[] topIndices(float[] row, int k) {
     k = Math.min(k, row.length);
     int[] idx = new int[k];
     float[] val = new float[k];

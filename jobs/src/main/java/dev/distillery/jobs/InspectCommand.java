@@ -1,0 +1,38 @@
+package dev.distillery.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.prepare.Inspect;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+    description = "Summarize a targets directory: rows, tokens, shards, storage, top-k coverage, entropy, examples.")
+final class InspectCommand implements Callable<Integer> {
+  @Mixin CommonOptions common;
+
+  @Parameters(index = "0", paramLabel = "TARGETS_DIR", description = "A prepare output directory.")
+  Path targets;
+
+  @Option(names = "--json", description = "Print JSON instead of text.")
+  boolean json;
+
+  @Option(names = "--examples", defaultValue = "3", paramLabel = "N", description = "Decoded examples to show (default: ${DEFAULT-VALUE}).")
+  int examples;
+
+  @Override
+  public Integer call() throws Exception {
+    DistilleryConfig config = common.load();
+    Map<String, Object> report = Inspect.run(common.spark(config), targets, examples);
+    System.out.println(json
+        ? new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report)
+        : Inspect.format(report));
+    return 0;
+  }
+}

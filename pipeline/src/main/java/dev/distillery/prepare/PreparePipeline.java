@@ -1,0 +1,251 @@
+package dev.distillery.prepare;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.corpus.Corpus;
+import dev.distillery.corpus.CorpusReader;
+import dev.distillery.corpus.DataException;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.spark.Device;
+import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.train.Progress;
+import dev.distillery.util.Hashing;
+import dev.distillery.util.Provenance;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.spark.Partitioner;
+import org.apache.spark.TaskContext;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.util.LongAccumulator;
+import scala.Tuple2;
+
+/**
+ * {@code prepare}: corpus → validated, normalized rows → the teacher's tokens → deterministic
+ * shards → teacher outputs and top-k distributions per example → Parquet partitioned by shard,
+ * {@code _rejected/} and {@code _manifest.json} (written last: a directory without it is incomplete).
+ */
+public final class PreparePipeline {
+  public static final String MANIFEST = "_manifest.json";
+  public static final String REJECTED = "_rejected";
+
+  private PreparePipeline() {}
+
+  /** The shard of an example: a stable hash of its id, the same on every run and machine. */
+  public static int shardOf(String id, int shards) {
+    return (int) Math.floorMod(Hashing.stableHash64(id), (long) shards);
+  }
+
+  public static Manifest run(SparkSession spark, DistilleryConfig config, String input, Path teacherDir,
+      Path output, Progress progress) throws IOException {
+    long start = System.nanoTime();
+    DistilleryConfig.Prepare prep = config.prepare();
+    if (Files.exists(output) && !prep.overwrite()) {
+      throw new DataException("Cannot prepare: output already exists (set prepare.overwrite = true or pass "
+          + "--overwrite to replace it whole): " + output);
+    }
+    // Loading on the driver checks the model directory and that tokenizer and model agree before any work.
+    LanguageModel teacher = ModelBundle.load(teacherDir);
+    BpeTokenizer tokenizer = teacher.tokenizer();
+    String fingerprint = ModelBundle.fingerprint(teacherDir);
+    progress.line("teacher %s: %s, vocabulary %d, fingerprint %s", teacherDir, teacher.shape().architecture(),
+        teacher.vocabSize(), fingerprint.substring(0, 12));
+
+    Corpus corpus = CorpusReader.read(spark, input, config.corpus());
+    progress.line("corpus %s: %s", input, corpus.summary());
+
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    var shared = jsc.broadcast(tokenizer);
+    int maxTokens = teacher.shape().maxTokens();
+    int shards = prep.shards();
+    spark.sparkContext().setJobDescription("Tokenize with the teacher's tokenizer and shard by id");
+    JavaRDD<Row> accepted = corpus.accepted().toJavaRDD();
+    JavaRDD<Tuple2<Row, String>> checked = accepted.map(r -> {
+      BpeTokenizer tok = shared.value();
+      String src = r.getAs("source");
+      TokenizedExample e = TokenizedExample.of(r.getAs("id"), src == null ? null : tok.encode(src),
+          tok.encode(r.<String>getAs("target")));
+      return new Tuple2<>(r, e.tokens().length > maxTokens
+          ? "sequence has " + e.tokens().length + " tokens, limit model.max-tokens " + maxTokens : null);
+    }).persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+    Dataset<Row> tooLong = spark.createDataFrame(checked.filter(t -> t._2() != null).map(t -> RowFactory.create(
+        t._1().<String>getAs("file"), t._1().<Long>getAs("offset"), t._1().<String>getAs("id"),
+        dev.distillery.corpus.RejectReason.TOO_MANY_TOKENS.code(), t._2(), null)),
+        corpus.rejected().schema());
+
+    LongAccumulator done = jsc.sc().longAccumulator("prepare examples");
+    long toScore = checked.filter(t -> t._2() == null).count();
+    String teacherPath = teacherDir.toAbsolutePath().toString(); // Path is not Serializable
+    DistilleryConfig.Decode decode = config.decode();
+    JavaRDD<Row> scored = checked.filter(t -> t._2() == null)
+        .mapToPair(t -> new Tuple2<>(shardOf(t._1().getAs("id"), shards), t._1()))
+        .partitionBy(new ShardPartitioner(shards))
+        .mapPartitions((Iterator<Tuple2<Integer, Row>> it) -> {
+          Device device = Device.forTask(prep.device(), TaskContext.get());
+          LanguageModel model = TeacherCache.get(Path.of(teacherPath), device);
+          List<Row> rows = new ArrayList<>();
+          it.forEachRemaining(t -> rows.add(t._2()));
+          // Sorting by id makes a shard's content and order independent of upstream partitioning.
+          rows.sort(Comparator.comparing(r -> r.<String>getAs("id")));
+          return scoreRows(rows, model, decode, prep, shards, done).iterator();
+        }, true);
+
+    ProgressListener listener = new ProgressListener(progress, done, toScore, shards);
+    spark.sparkContext().addSparkListener(listener);
+    try {
+      spark.sparkContext().setJobDescription("Teacher: beam, " + prep.samples() + " samples and top-" + prep.topK()
+          + " distributions on " + shards + " shards (" + prep.device() + ")");
+      spark.createDataFrame(scored, TargetsSchema.ROW)
+          .write().mode(SaveMode.Overwrite).partitionBy("shard").parquet(output.toString());
+    } finally {
+      spark.sparkContext().removeSparkListener(listener);
+    }
+    spark.sparkContext().setJobDescription("Write rejected rows and the manifest");
+    Dataset<Row> rejected = corpus.rejected().unionByName(tooLong);
+    rejected.write().mode(SaveMode.Overwrite).parquet(output.resolve(REJECTED).toString());
+    Map<String, Long> rejectedByReason = new TreeMap<>(corpus.rejectedByReason());
+    long tooMany = checked.filter(t -> t._2() != null).count();
+    if (tooMany > 0) {
+      rejectedByReason.put(dev.distillery.corpus.RejectReason.TOO_MANY_TOKENS.code(), tooMany);
+    }
+    checked.unpersist();
+
+    Dataset<Row> written = spark.read().parquet(output.toString());
+    Row counts = written.selectExpr(
+        "count(*)",
+        "sum(size(reference.ids) + 1)",
+        "sum(size(beam.ids) + 1)",
+        "sum(aggregate(samples, 0L, (acc, s) -> acc + size(s.ids) + 1))").first();
+    Map<String, Object> decoding = new LinkedHashMap<>();
+    decoding.put("beamWidth", decode.beamWidth());
+    decoding.put("lengthPenalty", decode.lengthPenalty());
+    decoding.put("maxNewTokens", decode.maxNewTokens());
+    decoding.put("samples", prep.samples());
+    decoding.put("sampleTemperature", prep.sampleTemperature());
+    decoding.put("sampleTopP", prep.sampleTopP());
+    decoding.put("seed", prep.seed());
+    Manifest manifest = new Manifest(
+        TargetsSchema.VERSION, input, teacherDir.toString(), fingerprint, tokenizer.sha256(), teacher.vocabSize(),
+        Math.min(prep.topK(), teacher.vocabSize()), decoding, shards, counts.getLong(0),
+        Map.of("reference", counts.getLong(1), "beam", counts.getLong(2),
+            "samples", counts.isNullAt(3) ? 0L : counts.getLong(3)),
+        corpus.inputRows(), rejectedByReason, (System.nanoTime() - start) / 1e9, Provenance.gitCommit(),
+        java.time.Instant.now().toString(), config.hash());
+    if (manifest.rows() + manifest.rejectedRows() != corpus.inputRows()) {
+      throw new IllegalStateException("Cannot prepare: row accounting does not add up: " + manifest.rows()
+          + " written + " + manifest.rejectedRows() + " rejected != " + corpus.inputRows() + " input rows");
+    }
+    manifest.write(output.resolve(MANIFEST));
+    progress.line("prepare done: %d examples on %d shards, %d rejected, %.1f s; targets in %s",
+        manifest.rows(), shards, manifest.rejectedRows(), manifest.wallSeconds(), output);
+    return manifest;
+  }
+
+  private static List<Row> scoreRows(List<Row> rows, LanguageModel model, DistilleryConfig.Decode decode,
+      DistilleryConfig.Prepare prep, int shards, LongAccumulator done) {
+    List<Row> out = new ArrayList<>(rows.size());
+    BpeTokenizer tok = model.tokenizer();
+    int batch = decode.batchSize();
+    for (int from = 0; from < rows.size(); from += batch) {
+      List<Row> slice = rows.subList(from, Math.min(rows.size(), from + batch));
+      List<String> ids = new ArrayList<>();
+      List<int[]> sources = new ArrayList<>();
+      List<int[]> prompts = new ArrayList<>();
+      List<int[]> references = new ArrayList<>();
+      for (Row r : slice) {
+        String src = r.getAs("source");
+        TokenizedExample e = TokenizedExample.of(r.getAs("id"), src == null ? null : tok.encode(src),
+            tok.encode(r.<String>getAs("target")));
+        ids.add(e.id());
+        sources.add(src == null ? new int[0] : tok.encode(src));
+        prompts.add(e.prompt());
+        references.add(e.target());
+      }
+      List<TeacherScorer.Scored> scored;
+      synchronized (model) {
+        scored = new TeacherScorer(model, decode, prep).score(ids, prompts, references);
+      }
+      for (int i = 0; i < slice.size(); i++) {
+        Row r = slice.get(i);
+        TeacherScorer.Scored s = scored.get(i);
+        out.add(RowFactory.create(
+            ids.get(i), r.getAs("source"), r.getAs("target"), sources.get(i),
+            toRow(s.reference()), toRow(s.beam()), s.samples().stream().map(PreparePipeline::toRow).toArray(),
+            shardOf(ids.get(i), shards)));
+      }
+      done.add(slice.size());
+    }
+    return out;
+  }
+
+  static Row toRow(TeacherOutput o) {
+    return RowFactory.create(o.ids(), o.logprob(), o.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass());
+  }
+
+  /** Partition i holds shard i. */
+  static final class ShardPartitioner extends Partitioner {
+    private final int shards;
+
+    ShardPartitioner(int shards) {
+      this.shards = shards;
+    }
+
+    @Override
+    public int numPartitions() {
+      return shards;
+    }
+
+    @Override
+    public int getPartition(Object key) {
+      return (Integer) key;
+    }
+  }
+
+  /** A driver line per finished teacher shard: examples done, examples/s, ETA. */
+  static final class ProgressListener extends SparkListener {
+    private final Progress progress;
+    private final LongAccumulator done;
+    private final long total;
+    private final int shards;
+    private final long startNanos = System.nanoTime();
+    private int finished;
+
+    ProgressListener(Progress progress, LongAccumulator done, long total, int shards) {
+      this.progress = progress;
+      this.done = done;
+      this.total = total;
+      this.shards = shards;
+    }
+
+    @Override
+    public synchronized void onTaskEnd(SparkListenerTaskEnd end) {
+      boolean teacherTask = scala.collection.JavaConverters.seqAsJavaList(end.taskInfo().accumulables())
+          .stream().anyMatch(a -> a.id() == done.id());
+      if (!end.taskInfo().successful() || !teacherTask) {
+        return;
+      }
+      long n = done.value();
+      finished++;
+      double seconds = (System.nanoTime() - startNanos) / 1e9;
+      double rate = n / Math.max(seconds, 1e-9);
+      progress.line("prepare shard task %d/%d done: %d/%d examples, %.1f examples/s, eta %.0f s",
+          Math.min(finished, shards), shards, n, total, rate, (total - n) / Math.max(rate, 1e-9));
+    }
+  }
+}

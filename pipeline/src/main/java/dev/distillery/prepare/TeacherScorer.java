@@ -1,0 +1,138 @@
+package dev.distillery.prepare;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.decode.Decoder;
+import dev.distillery.decode.Hypothesis;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.util.Hashing;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Runs a teacher over a batch of prompts: the beam output (the SeqKD target), N nucleus samples, and
+ * the top-k distributions along the reference and along every output. Not thread-safe (the model
+ * is not); one scorer per teacher instance.
+ */
+public final class TeacherScorer {
+  private final LanguageModel teacher;
+  private final DistilleryConfig.Decode decode;
+  private final DistilleryConfig.Prepare prepare;
+
+  public TeacherScorer(LanguageModel teacher, DistilleryConfig.Decode decode, DistilleryConfig.Prepare prepare) {
+    this.teacher = teacher;
+    this.decode = decode;
+    this.prepare = prepare;
+  }
+
+  /** Everything prepare stores for one example. */
+  public record Scored(TeacherOutput reference, TeacherOutput beam, List<TeacherOutput> samples) {}
+
+  /**
+   * @param ids example ids (they seed each example's samples, so a row is reproducible whatever its batch)
+   * @param prompts {@code <s> source <sep>} per example
+   * @param references reference target ids (without {@code </s>}) per example
+   */
+  public List<Scored> score(List<String> ids, List<int[]> prompts, List<int[]> references) {
+    int n = prompts.size();
+    Decoder decoder = new Decoder(teacher, decode);
+    List<Hypothesis> beams = decoder.beam(prompts, decode.beamWidth());
+    DistilleryConfig.Decode sampling = new DistilleryConfig.Decode("sample", decode.beamWidth(),
+        decode.lengthPenalty(), decode.maxNewTokens(), prepare.sampleTemperature(), prepare.sampleTopP(),
+        decode.batchSize(), prepare.seed());
+    Decoder sampler = new Decoder(teacher, sampling);
+    List<List<Hypothesis>> samples = new ArrayList<>();
+    for (int s = 0; s < prepare.samples(); s++) {
+      List<Hypothesis> drawn = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        Random random = new Random(Hashing.stableHash64(ids.get(i)) ^ (prepare.seed() * 1_000_003L + s));
+        drawn.add(sampler.sample(List.of(prompts.get(i)), random).get(0));
+      }
+      samples.add(drawn);
+    }
+    // One teacher-forced pass over every sequence of the batch: reference, beam, samples.
+    List<int[]> rows = new ArrayList<>();
+    List<int[]> targets = new ArrayList<>();
+    List<Integer> promptLengths = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      targets.add(references.get(i));
+      targets.add(beams.get(i).tokens());
+      for (List<Hypothesis> s : samples) {
+        targets.add(s.get(i).tokens());
+      }
+      int per = 2 + samples.size();
+      for (int j = targets.size() - per; j < targets.size(); j++) {
+        rows.add(concat(prompts.get(i), targets.get(j)));
+        promptLengths.add(prompts.get(i).length);
+      }
+    }
+    List<TeacherOutput> outputs = distributions(rows, promptLengths, targets);
+    List<Scored> out = new ArrayList<>(n);
+    int per = 2 + samples.size();
+    for (int i = 0; i < n; i++) {
+      TeacherOutput ref = outputs.get(i * per);
+      TeacherOutput beam = withDecoded(outputs.get(i * per + 1), beams.get(i));
+      List<TeacherOutput> drawn = new ArrayList<>();
+      for (int s = 0; s < samples.size(); s++) {
+        drawn.add(withDecoded(outputs.get(i * per + 2 + s), samples.get(s).get(i)));
+      }
+      out.add(new Scored(ref, beam, drawn));
+    }
+    return out;
+  }
+
+  private static TeacherOutput withDecoded(TeacherOutput o, Hypothesis h) {
+    // Keep the decoder's own log-likelihood and finished flag: an unfinished output has no </s> term.
+    return new TeacherOutput(o.ids(), h.logLikelihood(), h.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass());
+  }
+
+  private List<TeacherOutput> distributions(List<int[]> rows, List<Integer> promptLengths, List<int[]> targets) {
+    int k = Math.min(prepare.topK(), teacher.vocabSize());
+    List<TeacherOutput> out = new ArrayList<>(rows.size());
+    int chunk = Math.max(1, decode.batchSize());
+    for (int from = 0; from < rows.size(); from += chunk) {
+      int to = Math.min(rows.size(), from + chunk);
+      // [rows, vocab, time] -> [rows, time, vocab] so each position's distribution is contiguous.
+      INDArray lp = teacher.logProbs(rows.subList(from, to)).permute(0, 2, 1).dup('c');
+      long time = lp.size(1);
+      int vocab = (int) lp.size(2);
+      float[] flat = lp.data().asFloat();
+      for (int r = from; r < to; r++) {
+        int[] row = rows.get(r);
+        int start = promptLengths.get(r) - 1;
+        int positions = row.length - 1 - start;
+        int[][] ids = new int[positions][];
+        float[][] logprobs = new float[positions][];
+        float[] tail = new float[positions];
+        double ll = 0;
+        for (int p = 0; p < positions; p++) {
+          int offset = (int) (((long) (r - from) * time + start + p) * vocab);
+          float[] dist = Arrays.copyOfRange(flat, offset, offset + vocab);
+          int[] top = Decoder.topIndices(dist, k);
+          float[] topLp = new float[k];
+          double mass = 0;
+          for (int j = 0; j < k; j++) {
+            topLp[j] = dist[top[j]];
+            mass += Math.exp(topLp[j]);
+          }
+          ids[p] = top;
+          logprobs[p] = topLp;
+          tail[p] = (float) Math.max(0.0, 1.0 - mass);
+          ll += dist[row[start + p + 1]];
+        }
+        out.add(new TeacherOutput(targets.get(r), ll, true, ids, logprobs, tail));
+      }
+    }
+    return out;
+  }
+
+  private static int[] concat(int[] prompt, int[] target) {
+    int[] row = Arrays.copyOf(prompt, prompt.length + target.length + 1);
+    System.arraycopy(target, 0, row, prompt.length, target.length);
+    row[row.length - 1] = BpeTokenizer.EOS;
+    return row;
+  }
+}
