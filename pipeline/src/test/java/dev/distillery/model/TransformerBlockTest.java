@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.distillery.config.DistilleryConfig;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.util.List;
 import org.deeplearning4j.gradientcheck.GradientCheckUtil;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -14,6 +16,7 @@ import org.deeplearning4j.nn.conf.graph.LayerVertex;
 import org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer;
 import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.util.ModelSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -114,7 +117,7 @@ class TransformerBlockTest {
     boolean ok = GradientCheckUtil.checkGradients(new GradientCheckUtil.GraphConfig()
         .net(net).inputs(new INDArray[] {input}).labels(new INDArray[] {labels})
         .inputMask(new INDArray[] {mask}).labelMask(new INDArray[] {mask})
-        .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-9)
+        .epsilon(1e-6).maxRelError(1e-5).minAbsoluteError(1e-8)
         .print(GradientCheckUtil.PrintMode.FAILURES_ONLY));
     assertTrue(ok, "gradient check failed for " + blocks + " block(s); see the log for the parameters");
   }
@@ -188,11 +191,21 @@ class TransformerBlockTest {
   @Test
   void timeLengthMayVaryBetweenCalls() {
     ComputationGraph net = tinyLanguageModel(1);
-    for (int time : new int[] {5, 2, 9}) {
+    for (int time : new int[] {5, 1, 9}) {
       double[] row = new double[time];
       INDArray out = output(net, tokens(new double[][] {row, row}), null);
       assertArrayEquals(new long[] {2, VOCAB, time}, out.shape());
     }
+  }
+
+  @Test
+  void savedModelRestoresWithSameOutputs() throws Exception {
+    ComputationGraph net = tinyLanguageModel(2);
+    INDArray input = tokens(new double[][] {{1, 4, 2, 6, 3}});
+    var bytes = new ByteArrayOutputStream();
+    ModelSerializer.writeModel(net, bytes, false);
+    ComputationGraph back = ModelSerializer.restoreComputationGraph(new ByteArrayInputStream(bytes.toByteArray()), false);
+    assertEquals(output(net, input, null), output(back, input, null));
   }
 
   @Test
