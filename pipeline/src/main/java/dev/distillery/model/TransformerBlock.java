@@ -35,7 +35,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <pre>
  *   x = x + Wo · concat_h softmax(q_h k_hᵀ / √d + mask) v_h      (q, k, v from LN1(x))
- *   x = x + W2 · gelu(W1 · LN2(x) + b1) + b2                      (W1: hidden → 4·hidden)
+ *   x = x + W2 · gelu(W1 · LN2(x) + b1) + b2                      (W1: hidden → 4·hidden; ND4J's
+ *                                                                   sigmoid-approximated GELU)
  *   out = LNf(x)                                                  (only if finalNorm)
  * </pre>
  *
@@ -55,18 +56,22 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Every 1×1 projection is a {@code conv1d} with kernel size 1 (weights {@code [1, in, out]}),
  * which maps NCW to NCW without the permute/reshape pairs that would need the dynamic batch and
- * time sizes; attention runs head by head on channel slices with batched {@code mmul}. The ops
- * avoided are those whose backprop is missing or wrong here: {@code tensorMmul},
- * {@code matrixBandPart}, {@code gather}/{@code gatherNd}, {@code nn.logSoftmax}.
+ * time sizes (measured faster than a permute + reshape + 2-D {@code mmul}); attention runs head by
+ * head on channel slices with batched {@code mmul}; layer norm is ND4J's fused op over axis 1. The
+ * ops avoided are those whose backprop is missing or wrong here: {@code tensorMmul},
+ * {@code matrixBandPart}, {@code gather}/{@code gatherNd}, {@code nn.logSoftmax}. Parameter names
+ * have no underscore (DL4J's updater splits {@code layer_param} keys at the last one).
  *
  * <p><b>The 2× gradient of SameDiff layers, and its fix.</b> In deeplearning4j-nn / nd4j-api
- * 1.0.0-M2.1 every {@code SameDiffLayer} returns parameter <i>and input</i> gradients exactly twice
- * the true ones. Cause: DL4J feeds the incoming error into the layer's graph through an
- * {@code ExternalErrorsFunction}; its {@code doDiff} both registers the error placeholder
+ * 1.0.0-M2.1 every {@code SameDiffLayer} (DL4J's own {@code SelfAttentionLayer} included) returns
+ * parameter <i>and input</i> gradients exactly twice the true ones, so the layers below it get
+ * doubled errors too (2^n after n such layers). Cause: DL4J feeds the incoming error into the
+ * layer's graph through an {@code ExternalErrorsFunction}; its {@code doDiff} both registers the error placeholder
  * {@code <output>-grad} as the output's gradient ({@code setGradientForVariableName}) and returns
  * it, and {@code DifferentialFunction.diff} then finds a gradient already registered and adds the
  * returned one to it, building {@code add(<output>-grad, <output>-grad)}. Backprop is linear in the
- * incoming error, so everything below is doubled. The runtime layer {@link Runtime} detects that
+ * incoming error, so everything below is doubled (printing {@code getFunction("grad").summary()}
+ * of any SameDiff layer shows that op). The runtime layer {@link Runtime} detects that
  * exact self-add in the gradient graph once, and if present feeds the graph half the error; if a
  * later version fixes the bug the detection finds nothing and the error passes unchanged.
  * {@code TransformerBlockTest} gradient-checks the block against finite differences, so it fails
@@ -106,7 +111,8 @@ public class TransformerBlock extends SameDiffLayer {
   @Override
   public void defineParameters(SDLayerParams params) {
     params.clear();
-    // No '_' in names: DL4J's updater splits "layer_param" gradient keys at the last underscore.
+    // No '_' in names: DL4J's updater splits "layer_param" gradient keys at the last underscore
+    // (an underscore made it look up a layer "block0_ln1" that does not exist).
     long h = hidden;
     params.addBiasParam("ln1g", h);
     params.addBiasParam("ln1b", h);
@@ -297,10 +303,6 @@ public class TransformerBlock extends SameDiffLayer {
         epsilon = workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon).divi(errorMultiplicity);
       }
       return super.backpropGradient(epsilon, workspaceMgr);
-    }
-
-    int errorMultiplicity() {
-      return errorMultiplicity;
     }
 
     /**
