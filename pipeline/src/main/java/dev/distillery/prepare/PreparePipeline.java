@@ -37,7 +37,8 @@ import org.apache.spark.util.LongAccumulator;
 import scala.Tuple2;
 
 /**
- * {@code prepare}: corpus → validated, normalized rows → the teacher's tokens → deterministic
+ * {@code prepare}: corpus → validated rows → Spark NLP normalization ({@link
+ * dev.distillery.corpus.TextNormalizer}) → the teacher's tokens → deterministic
  * shards → teacher outputs and top-k distributions per example → Parquet partitioned by shard,
  * {@code _rejected/} and {@code _manifest.json} (written last: a directory without it is incomplete).
  */
@@ -75,7 +76,8 @@ public final class PreparePipeline {
     int maxTokens = teacher.shape().maxTokens();
     int shards = prep.shards();
     spark.sparkContext().setJobDescription("Tokenize with the teacher's tokenizer and shard by id");
-    JavaRDD<Row> accepted = corpus.accepted().toJavaRDD();
+    spark.sparkContext().setJobDescription("Normalize text with Spark NLP");
+    JavaRDD<Row> accepted = dev.distillery.corpus.TextNormalizer.normalize(corpus.accepted()).toJavaRDD();
     JavaRDD<Tuple2<Row, String>> checked = accepted.map(r -> {
       BpeTokenizer tok = shared.value();
       String src = r.getAs("source");

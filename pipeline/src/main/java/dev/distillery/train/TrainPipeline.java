@@ -42,8 +42,11 @@ public final class TrainPipeline {
 
   public static Summary run(SparkSession spark, DistilleryConfig config, String input, Path output, Progress progress)
       throws IOException {
-    Corpus corpus = CorpusReader.read(spark, input, config.corpus());
-    progress.line("corpus %s: %s", input, corpus.summary());
+    Corpus read = CorpusReader.read(spark, input, config.corpus());
+    progress.line("corpus %s: %s", input, read.summary());
+    // The same Spark NLP normalization as prepare, so the teacher is trained on the text it will score.
+    Corpus corpus = new Corpus(read.path(), dev.distillery.corpus.TextNormalizer.normalize(read.accepted()),
+        read.rejected(), read.inputRows(), read.acceptedRows(), read.rejectedByReason());
 
     BpeTokenizer tokenizer = Tokenization.trainTokenizer(
         corpus.accepted(), config.tokenizer().vocabSize(), config.tokenizer().minPairCount(), TOKENIZER_ROWS);
