@@ -1,0 +1,73 @@
+package dev.distillery.distill;
+
+/**
+ * Divergences between the teacher's k+1 buckets {@code P = (p_1..p_k, r)} and the student's
+ * {@code Q = (q(v_1)..q(v_k), 1 − Σ q(v_i))}, with their gradients with respect to {@code Q}. On
+ * buckets every f-divergence is a lower bound of the full-vocabulary one and exact when the tail is
+ * empty (see docs METHODS: "tail bucket"). Pure functions on arrays, checked against direct
+ * double-precision computations and finite differences in {@code DivergenceTest}.
+ *
+ * <ul>
+ *   <li>{@link #KL}: forward KL {@code Σ P log(P/Q)} — token-level KD (Kim &amp; Rush 2016).
+ *   <li>{@link #RKL}: reverse KL {@code Σ Q log(Q/P)} (Wen et al. 2023, f-DISTILL).
+ *   <li>{@link #JS}: {@code ½ Σ P log(P/M) + ½ Σ Q log(Q/M)}, {@code M = βQ + (1−β)P} (f-DISTILL;
+ *       β = 0.5 is the symmetric Jensen–Shannon divergence).
+ *   <li>{@link #TVD}: {@code ½ Σ |P − Q|}, total variation (f-DISTILL's two ¼ halves on one prefix).
+ * </ul>
+ */
+public enum Divergence {
+  KL, RKL, JS, TVD;
+
+  /** Probabilities this small are treated as this small, so logs and ratios stay finite. */
+  static final double EPS = 1e-10;
+
+  /**
+   * @param p teacher buckets, summing to 1
+   * @param q student buckets, summing to 1
+   * @param grad receives {@code ∂D/∂q_b} (may be null)
+   * @param beta the JS mixture weight of Q
+   * @return the divergence in nats
+   */
+  public double value(double[] p, double[] q, double[] grad, double beta) {
+    double d = 0;
+    for (int b = 0; b < p.length; b++) {
+      double pb = Math.max(p[b], EPS);
+      double qb = Math.max(q[b], EPS);
+      double g;
+      switch (this) {
+        case KL -> {
+          d += p[b] <= 0 ? 0 : p[b] * Math.log(pb / qb);
+          g = -p[b] / qb;
+        }
+        case RKL -> {
+          d += qb * Math.log(qb / pb);
+          g = Math.log(qb / pb) + 1;
+        }
+        case JS -> {
+          double m = beta * qb + (1 - beta) * pb;
+          d += 0.5 * (p[b] <= 0 ? 0 : p[b] * Math.log(pb / m)) + 0.5 * qb * Math.log(qb / m);
+          g = 0.5 * (-p[b] * beta / m) + 0.5 * (Math.log(qb / m) + 1 - qb * beta / m);
+        }
+        case TVD -> {
+          d += 0.5 * Math.abs(p[b] - q[b]);
+          g = 0.5 * Math.signum(q[b] - p[b]);
+        }
+        default -> throw new IllegalStateException("Cannot compute divergence: unknown: " + this);
+      }
+      if (grad != null) {
+        grad[b] = g;
+      }
+    }
+    return d;
+  }
+
+  public static Divergence of(String name) {
+    return switch (name) {
+      case "kl", "seqkd", "ce", "hybrid" -> KL;
+      case "rkl" -> RKL;
+      case "js" -> JS;
+      case "tvd" -> TVD;
+      default -> throw new IllegalArgumentException("Cannot pick divergence: unknown loss: " + name);
+    };
+  }
+}

@@ -1,0 +1,197 @@
+package dev.distillery.distill;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.api.Test;
+
+/** Every loss against a direct double-precision computation and a finite-difference gradient. */
+class BucketLossTest {
+  static final int V = 13;
+  static final int K = 4;
+
+  /** Random logits, and labels whose teacher distribution over the full vocabulary is known. */
+  static final class Case {
+    final float[] logits;
+    final float[] labels;
+    final double[][] teacher; // [rows][V]
+
+    Case(int rows, long seed, float wCe, float wDiv) {
+      Random r = new Random(seed);
+      logits = new float[rows * V];
+      labels = new float[rows * CompactLabels.width(K)];
+      teacher = new double[rows][V];
+      for (int i = 0; i < rows; i++) {
+        double sum = 0;
+        for (int v = 0; v < V; v++) {
+          logits[i * V + v] = (float) (r.nextGaussian() * 1.5);
+          teacher[i][v] = Math.exp(r.nextGaussian() * 2);
+          sum += teacher[i][v];
+        }
+        Integer[] order = new Integer[V];
+        for (int v = 0; v < V; v++) {
+          teacher[i][v] /= sum;
+          order[v] = v;
+        }
+        final int row = i;
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(teacher[row][b], teacher[row][a]));
+        int base = i * CompactLabels.width(K);
+        labels[base + CompactLabels.GOLD] = r.nextInt(V);
+        labels[base + CompactLabels.W_CE] = wCe;
+        labels[base + CompactLabels.W_DIV] = wDiv;
+        double top = 0;
+        for (int j = 0; j < K; j++) {
+          labels[base + CompactLabels.IDS + j] = order[j];
+          labels[base + CompactLabels.IDS + K + j] = (float) Math.log(teacher[i][order[j]]);
+          top += (float) teacher[i][order[j]];
+        }
+        labels[base + CompactLabels.TAIL] = (float) (1 - top);
+      }
+    }
+  }
+
+  /** The divergence computed directly: full student softmax, buckets built by summing the non-top-k mass. */
+  static double direct(Divergence d, double[] teacher, float[] logits, int row, int[] top, double beta) {
+    double[] q = new double[V];
+    double z = 0;
+    for (int v = 0; v < V; v++) {
+      q[v] = Math.exp(logits[row * V + v]);
+      z += q[v];
+    }
+    double[] p = new double[K + 1];
+    double[] qb = new double[K + 1];
+    for (int v = 0; v < V; v++) {
+      int j = -1;
+      for (int t = 0; t < K; t++) {
+        if (top[t] == v) {
+          j = t;
+        }
+      }
+      int b = j < 0 ? K : j;
+      p[b] += teacher[v];
+      qb[b] += q[v] / z;
+    }
+    double s = 0;
+    for (int b = 0; b <= K; b++) {
+      double m = beta * qb[b] + (1 - beta) * p[b];
+      s += switch (d) {
+        case KL -> p[b] * Math.log(p[b] / qb[b]);
+        case RKL -> qb[b] * Math.log(qb[b] / p[b]);
+        case JS -> 0.5 * p[b] * Math.log(p[b] / m) + 0.5 * qb[b] * Math.log(qb[b] / m);
+        case TVD -> 0.5 * Math.abs(p[b] - qb[b]);
+      };
+    }
+    return s;
+  }
+
+  @ParameterizedTest
+  @EnumSource(Divergence.class)
+  void divergenceMatchesDirectComputation(Divergence d) {
+    Case c = new Case(6, 1 + d.ordinal(), 0f, 1f);
+    BucketLoss loss = new BucketLoss(d, 1.0, 0.3);
+    double[] rows = loss.rows(c.logits, c.labels, null, 6, V, K, null);
+    for (int i = 0; i < 6; i++) {
+      int[] top = new int[K];
+      for (int j = 0; j < K; j++) {
+        top[j] = (int) c.labels[i * CompactLabels.width(K) + CompactLabels.IDS + j];
+      }
+      assertEquals(direct(d, c.teacher[i], c.logits, i, top, 0.3), rows[i], 1e-5, d + " row " + i);
+    }
+  }
+
+  @Test
+  void crossEntropyIsMinusLogProbabilityOfGold() {
+    Case c = new Case(5, 42, 1f, 0f);
+    double[] rows = new BucketLoss(Divergence.KL, 1.0, 0.5).rows(c.logits, c.labels, null, 5, V, K, null);
+    for (int i = 0; i < 5; i++) {
+      double z = 0;
+      for (int v = 0; v < V; v++) {
+        z += Math.exp(c.logits[i * V + v]);
+      }
+      int gold = (int) c.labels[i * CompactLabels.width(K)];
+      assertEquals(-(c.logits[i * V + gold] - Math.log(z)), rows[i], 1e-5);
+    }
+  }
+
+  @Test
+  void divergenceIsZeroWhenStudentEqualsTeacherOnAnEmptyTail() {
+    // Teacher mass entirely on the top-k (tail 0) and student logits = teacher log-probs.
+    float[] logits = new float[V];
+    float[] labels = new float[CompactLabels.width(K)];
+    java.util.Arrays.fill(logits, -60f);
+    double[] p = {0.5, 0.25, 0.15, 0.1};
+    for (int j = 0; j < K; j++) {
+      logits[j + 2] = (float) Math.log(p[j]);
+      labels[CompactLabels.IDS + j] = j + 2;
+      labels[CompactLabels.IDS + K + j] = (float) Math.log(p[j]);
+    }
+    labels[CompactLabels.W_DIV] = 1;
+    for (Divergence d : Divergence.values()) {
+      double v = new BucketLoss(d, 1.0, 0.5).rows(logits, labels, null, 1, V, K, null)[0];
+      assertEquals(0, v, 1e-6, d.name());
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(Divergence.class)
+  void gradientMatchesFiniteDifferences(Divergence d) {
+    for (double tau : new double[] {1.0, 2.0}) {
+      Case c = new Case(4, 7 + d.ordinal(), 0.3f, 0.7f);
+      float[] mask = {1, 0, 1, 1};
+      BucketLoss loss = new BucketLoss(d, tau, 0.4);
+      float[] grad = new float[4 * V];
+      loss.rows(c.logits, c.labels, mask, 4, V, K, grad);
+      double h = 1e-3;
+      for (int i = 0; i < 4 * V; i++) {
+        float keep = c.logits[i];
+        c.logits[i] = (float) (keep + h);
+        double up = sum(loss.rows(c.logits, c.labels, mask, 4, V, K, null));
+        c.logits[i] = (float) (keep - h);
+        double down = sum(loss.rows(c.logits, c.labels, mask, 4, V, K, null));
+        c.logits[i] = keep;
+        double numeric = (up - down) / (2 * h);
+        // TVD is piecewise linear: allow its kinks, everything else must agree closely.
+        double tolerance = d == Divergence.TVD ? 2e-2 : 2e-3;
+        assertEquals(numeric, grad[i], tolerance + 1e-2 * Math.abs(numeric), d + " tau " + tau + " logit " + i);
+      }
+      for (int v = 0; v < V; v++) {
+        assertEquals(0f, grad[V + v], "masked row has no gradient");
+      }
+    }
+  }
+
+  @Test
+  void temperatureScalesTeacherBucketsLikeSofteningTheFullDistribution() {
+    // With an empty tail, softening the k stored log-probs equals softening the full distribution.
+    float[] labels = new float[CompactLabels.width(K)];
+    double[] p = {0.7, 0.2, 0.08, 0.02};
+    for (int j = 0; j < K; j++) {
+      labels[CompactLabels.IDS + j] = j;
+      labels[CompactLabels.IDS + K + j] = (float) Math.log(p[j]);
+    }
+    labels[CompactLabels.W_DIV] = 1;
+    float[] logits = new float[V];
+    java.util.Arrays.fill(logits, -80f);
+    double tau = 2;
+    double z = 0;
+    for (int j = 0; j < K; j++) {
+      z += Math.pow(p[j], 1 / tau);
+    }
+    for (int j = 0; j < K; j++) {
+      logits[j] = (float) (tau * Math.log(Math.pow(p[j], 1 / tau) / z)); // student = softened teacher at tau
+    }
+    double v = new BucketLoss(Divergence.KL, tau, 0.5).rows(logits, labels, null, 1, V, K, null)[0];
+    assertTrue(Math.abs(v) < 1e-6, "KL " + v);
+  }
+
+  private static double sum(double[] a) {
+    double s = 0;
+    for (double x : a) {
+      s += x;
+    }
+    return s;
+  }
+}
