@@ -12,7 +12,7 @@ import java.io.Serializable;
  */
 public record DistilleryConfig(
     Corpus corpus, Tokenizer tokenizer, Model model, Train train, Decode decode, Prepare prepare,
-    Spark spark, String rendered)
+    Distill distill, Spark spark, String rendered)
     implements Serializable {
 
   /** Corpus reading and validation. */
@@ -107,6 +107,31 @@ public record DistilleryConfig(
     }
   }
 
+  /**
+   * Distillation (distill). The student's max-tokens is the teacher's.
+   *
+   * @param student architecture, embedding, hidden, layers, heads of the student (maxTokens unused)
+   */
+  public record Distill(
+      String loss, double kdWeight, double temperature, double jsBeta, String gate, double gateValue,
+      String prefix, int topK, int checkpointEvery, int evalExamples, String init, Model student)
+      implements Serializable {
+    public Distill {
+      Checks.oneOf("distill.loss", loss, "ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd");
+      Checks.fraction("distill.kd-weight", kdWeight);
+      if (!(temperature > 0)) {
+        throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
+      }
+      Checks.fraction("distill.js-beta", jsBeta);
+      Checks.oneOf("distill.gate", gate, "fixed", "scheduled");
+      Checks.fraction("distill.gate-value", gateValue);
+      Checks.oneOf("distill.prefix", prefix, "teacher");
+      Checks.atLeast("distill.top-k", topK, 0);
+      Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
+      Checks.atLeast("distill.eval-examples", evalExamples, 0);
+    }
+  }
+
   /** Spark settings used when not under spark-submit. */
   public record Spark(String master, String appName, int partitions) implements Serializable {
     public Spark {
@@ -137,6 +162,15 @@ public record DistilleryConfig(
             c.getInt("prepare.shards"), c.getInt("prepare.top-k"), c.getInt("prepare.samples"),
             c.getDouble("prepare.sample-temperature"), c.getDouble("prepare.sample-top-p"),
             c.getLong("prepare.seed"), c.getString("prepare.device"), c.getBoolean("prepare.overwrite")),
+        new Distill(
+            c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getDouble("distill.temperature"),
+            c.getDouble("distill.js-beta"), c.getString("distill.gate"), c.getDouble("distill.gate-value"),
+            c.getString("distill.prefix"), c.getInt("distill.top-k"), c.getInt("distill.checkpoint-every"),
+            c.getInt("distill.eval-examples"), c.getString("distill.init"),
+            new Model(
+                c.getString("distill.student.architecture"), c.getInt("distill.student.embedding"),
+                c.getInt("distill.student.hidden"), c.getInt("distill.student.layers"),
+                c.getInt("distill.student.heads"), c.getInt("model.max-tokens"))),
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(
             ConfigRenderOptions.concise().setFormatted(true).setJson(false)));

@@ -9,7 +9,6 @@ import java.util.TreeMap;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * Steps a recurrent graph with {@code rnnTimeStep}, carrying its state: O(length) work. Prompts of
@@ -18,9 +17,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  */
 final class RecurrentStepper implements Stepper {
   private final ComputationGraph graph;
+  private final LanguageModel model;
 
   RecurrentStepper(LanguageModel model) {
     this.graph = model.graph();
+    this.model = model;
   }
 
   @Override
@@ -96,8 +97,7 @@ final class RecurrentStepper implements Stepper {
     return logRows(probs.reshape(tokens.length, probs.size(1)));
   }
 
-  private static float[][] logRows(INDArray probs) {
-    INDArray lp = Transforms.log(Transforms.max(probs, Float.MIN_NORMAL, true), false);
-    return lp.toFloatMatrix();
+  private float[][] logRows(INDArray out) {
+    return model.toLogProbs(out.dup()).toFloatMatrix();
   }
 }

@@ -13,8 +13,15 @@ public sealed interface Architecture permits LstmArchitecture, TransformerArchit
   String INPUT = "tokens";
   String OUTPUT = "out";
 
-  /** The graph for this shape, with Adam at {@code learningRate}. */
-  ComputationGraphConfiguration configure(DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate);
+  /** The graph for this shape, with Adam at {@code learningRate} and the given output layer. */
+  ComputationGraphConfiguration configure(
+      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head);
+
+  /** A softmax/cross-entropy graph (teachers, baselines). */
+  default ComputationGraphConfiguration configure(
+      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate) {
+    return configure(shape, vocabSize, seed, learningRate, OutputHead.softmaxCrossEntropy());
+  }
 
   /**
    * Whether the graph can step one token at a time with {@code rnnTimeStep} (recurrent state);

@@ -33,11 +33,17 @@ public final class LanguageModel {
     }
   }
 
-  /** A freshly initialized model. */
+  /** A freshly initialized model with a softmax/cross-entropy output. */
   public static LanguageModel create(
       DistilleryConfig.Model shape, BpeTokenizer tokenizer, long seed, double learningRate) {
+    return create(shape, tokenizer, seed, learningRate, OutputHead.softmaxCrossEntropy());
+  }
+
+  /** A freshly initialized model with the given output layer. */
+  public static LanguageModel create(
+      DistilleryConfig.Model shape, BpeTokenizer tokenizer, long seed, double learningRate, OutputHead head) {
     var conf = Architecture.of(shape.architecture())
-        .configure(shape, tokenizer.vocabSize(), seed, learningRate);
+        .configure(shape, tokenizer.vocabSize(), seed, learningRate, head);
     ComputationGraph graph = new ComputationGraph(conf);
     graph.init();
     return new LanguageModel(graph, shape, tokenizer);
@@ -71,9 +77,32 @@ public final class LanguageModel {
    */
   public INDArray logProbs(List<int[]> rows) {
     INDArray[] fm = Batches.padded(rows);
-    INDArray probs = graph.output(false, new INDArray[] {fm[0]}, new INDArray[] {fm[1]})[0];
+    INDArray out = graph.output(false, new INDArray[] {fm[0]}, new INDArray[] {fm[1]})[0];
+    return toLogProbs(out);
+  }
+
+  /**
+   * Whether the output layer emits logits (students trained on compact labels) rather than
+   * probabilities (softmax teachers).
+   */
+  public boolean outputsLogits() {
+    var layer = (org.deeplearning4j.nn.conf.layers.BaseOutputLayer)
+        ((org.deeplearning4j.nn.conf.graph.LayerVertex) graph.getConfiguration().getVertices().get(Architecture.OUTPUT))
+            .getLayerConf().getLayer();
+    return layer.getActivationFn() instanceof org.nd4j.linalg.activations.impl.ActivationIdentity;
+  }
+
+  /** Output activations {@code [rows, vocab, time]} (probabilities or logits) to natural-log probabilities. */
+  public INDArray toLogProbs(INDArray out) {
+    if (outputsLogits()) {
+      // log-softmax over the vocabulary axis (1), stable: z - max - log Σ exp(z - max).
+      INDArray max = out.max(true, 1);
+      INDArray shifted = out.sub(max);
+      INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, 1), false);
+      return shifted.subi(lse);
+    }
     // Softmax underflows to 0 for very unlikely tokens; clamp so the log stays finite.
-    return Transforms.log(Transforms.max(probs, Float.MIN_NORMAL, false), false);
+    return Transforms.log(Transforms.max(out, Float.MIN_NORMAL, false), false);
   }
 
   /** Mean cross-entropy per target token (nats) and the token count, over the examples. */

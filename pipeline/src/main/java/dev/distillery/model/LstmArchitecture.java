@@ -21,7 +21,7 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 public final class LstmArchitecture implements Architecture {
   @Override
   public ComputationGraphConfiguration configure(
-      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate) {
+      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head) {
     var g = new NeuralNetConfiguration.Builder()
         .seed(seed)
         .updater(new Adam(learningRate))
@@ -41,8 +41,7 @@ public final class LstmArchitecture implements Architecture {
           .nIn(i == 0 ? shape.embedding() : shape.hidden()).nOut(shape.hidden()).activation(Activation.TANH).dataFormat(RNNFormat.NCW).build(), previous);
       previous = name;
     }
-    g.addLayer(OUTPUT, new RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
-        .nIn(shape.hidden()).nOut(vocabSize).activation(Activation.SOFTMAX).dataFormat(RNNFormat.NCW).build(), previous);
+    g.addLayer(OUTPUT, head.layer(shape.hidden(), vocabSize), previous);
     g.setOutputs(OUTPUT);
     return g.build();
   }

@@ -11,7 +11,7 @@ import java.util.Arrays;
  * @param targetStart index in {@code tokens} of the first target token (after {@code <sep>}); the
  *     loss covers positions {@code targetStart .. tokens.length-1}
  */
-public record TokenizedExample(String id, int[] tokens, int targetStart) implements Serializable {
+public record TokenizedExample(String id, int[] tokens, int targetStart) implements Sequence, Serializable {
 
   /** {@code <s> source <sep> target </s>}; a null or empty source gives a plain language-model row {@code <s> target </s>}. */
   public static TokenizedExample of(String id, int[] source, int[] target) {
@@ -39,6 +39,7 @@ public record TokenizedExample(String id, int[] tokens, int targetStart) impleme
   }
 
   /** Positions that carry loss: target tokens plus {@code </s>}. */
+  @Override
   public int targetTokens() {
     return tokens.length - targetStart;
   }

@@ -24,7 +24,7 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 public final class TransformerArchitecture implements Architecture {
   @Override
   public ComputationGraphConfiguration configure(
-      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate) {
+      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head) {
     if (shape.hidden() % shape.heads() != 0) {
       throw new IllegalArgumentException(
           "Cannot build transformer: heads must divide hidden: " + shape.heads() + " and " + shape.hidden());
@@ -49,8 +49,7 @@ public final class TransformerArchitecture implements Architecture {
           .addPositions(i == 0).finalNorm(i == shape.layers() - 1).build(), previous);
       previous = name;
     }
-    g.addLayer(OUTPUT, new RnnOutputLayer.Builder(LossFunctions.LossFunction.MCXENT)
-        .nIn(shape.hidden()).nOut(vocabSize).activation(Activation.SOFTMAX).dataFormat(RNNFormat.NCW).build(), previous);
+    g.addLayer(OUTPUT, head.layer(shape.hidden(), vocabSize), previous);
     g.setOutputs(OUTPUT);
     return g.build();
   }

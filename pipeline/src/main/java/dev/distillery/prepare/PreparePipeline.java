@@ -45,6 +45,7 @@ import scala.Tuple2;
 public final class PreparePipeline {
   public static final String MANIFEST = "_manifest.json";
   public static final String REJECTED = "_rejected";
+  public static final String TOKENIZER = "_tokenizer.json";
 
   private PreparePipeline() {}
 
@@ -155,6 +156,8 @@ public final class PreparePipeline {
       throw new IllegalStateException("Cannot prepare: row accounting does not add up: " + manifest.rows()
           + " written + " + manifest.rejectedRows() + " rejected != " + corpus.inputRows() + " input rows");
     }
+    // The tokenizer travels with the targets: distill checks and uses it without the teacher directory.
+    tokenizer.save(output.resolve(TOKENIZER));
     manifest.write(output.resolve(MANIFEST));
     progress.line("prepare done: %d examples on %d shards, %d rejected, %.1f s; targets in %s",
         manifest.rows(), shards, manifest.rejectedRows(), manifest.wallSeconds(), output);

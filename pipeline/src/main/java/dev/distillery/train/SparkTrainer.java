@@ -3,13 +3,22 @@ package dev.distillery.train;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.Batches;
 import dev.distillery.model.LanguageModel;
+import dev.distillery.model.Sequence;
 import dev.distillery.model.TokenizedExample;
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
+import java.util.function.Consumer;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
@@ -23,14 +32,34 @@ import scala.Tuple2;
  * Trains a {@link LanguageModel} over Spark with DL4J's parameter averaging: each worker fits
  * {@code averaging-frequency} minibatches of {@code batch-per-worker} examples, then the driver
  * averages the parameters (and Adam state). Minibatches group examples of similar length (buckets
- * of 50 batches, sorted by length) so little compute goes to padding.
+ * of 50 batches, sorted by length) so little compute goes to padding. The driver fits the data in
+ * chunks of {@code progress-every} minibatches per worker, printing a progress line and, when asked,
+ * writing a checkpoint after each; {@code resume} continues from the newest checkpoint.
  */
 public final class SparkTrainer {
   private static final int BUCKET_BATCHES = 50;
 
+  /** Turns a minibatch of sequences into a DL4J DataSet; {@code progress} is the fraction of training done. */
+  public interface BatchEncoder<E extends Sequence> extends Serializable {
+    DataSet encode(List<E> batch, double progress);
+  }
+
+  /**
+   * @param checkpointDir where checkpoints go (null: none)
+   * @param checkpointEvery write a checkpoint after at least this many steps since the last
+   * @param resume continue from the newest checkpoint in {@code checkpointDir} if there is one
+   * @param metrics receives one map per progress line (step, epoch, loss, tokens/s, progress)
+   */
+  public record Options(Path checkpointDir, int checkpointEvery, boolean resume,
+      Consumer<Map<String, Object>> metrics, String configSha256) {
+    public static Options none() {
+      return new Options(null, 0, false, m -> { }, "");
+    }
+  }
+
   /**
    * @param validationLoss mean cross-entropy per target token (nats) before training and after each epoch
-   * @param steps minibatches fitted, all workers together
+   * @param steps minibatches fitted, all workers together (including those before a resume)
    * @param tokens sequence positions fitted (all positions, source included)
    */
   public record Result(
@@ -40,17 +69,26 @@ public final class SparkTrainer {
     }
   }
 
-  private record Batch(long index, List<TokenizedExample> examples) implements java.io.Serializable {}
+  private record Batch<E>(long index, List<E> examples) implements Serializable {}
 
   private SparkTrainer() {}
 
+  /** Cross-entropy on references (train's loss). */
   public static Result train(
       JavaSparkContext jsc, LanguageModel model, JavaRDD<TokenizedExample> examples,
       List<TokenizedExample> validation, DistilleryConfig.Train config, int partitions, Progress progress) {
+    int vocab = model.vocabSize();
+    return train(jsc, model, examples, validation, config, partitions, progress,
+        (batch, done) -> Batches.nextTokenDataSet(batch, vocab), Options.none());
+  }
+
+  public static <E extends Sequence> Result train(
+      JavaSparkContext jsc, LanguageModel model, JavaRDD<E> examples, List<TokenizedExample> validation,
+      DistilleryConfig.Train config, int partitions, Progress progress, BatchEncoder<E> encoder, Options options) {
     int workers = partitions > 0 ? partitions : jsc.defaultParallelism();
-    JavaRDD<TokenizedExample> data = examples.repartition(workers).persist(StorageLevel.MEMORY_AND_DISK());
+    JavaRDD<E> data = examples.repartition(workers).persist(StorageLevel.MEMORY_AND_DISK());
     int batch = config.batchPerWorker();
-    List<Tuple2<Long, Long>> perPartition = data.mapPartitions((Iterator<TokenizedExample> it) -> {
+    List<Tuple2<Long, Long>> perPartition = data.mapPartitions((Iterator<E> it) -> {
       long n = 0, tokens = 0;
       while (it.hasNext()) {
         n++;
@@ -70,7 +108,27 @@ public final class SparkTrainer {
     if (config.maxSteps() > 0) {
       totalSteps = Math.min(totalSteps, config.maxSteps());
     }
-    int vocab = model.vocabSize();
+
+    long step = 0, tokens = 0, startIndex = 0;
+    int startEpoch = 1;
+    LanguageModel current = model;
+    Optional<Path> resumeFrom = Optional.empty();
+    try {
+      if (options.resume() && options.checkpointDir() != null) {
+        resumeFrom = Checkpoint.latest(options.checkpointDir());
+      }
+      if (resumeFrom.isPresent()) {
+        Checkpoint state = Checkpoint.readState(resumeFrom.get());
+        current = new LanguageModel(Checkpoint.readGraph(resumeFrom.get()), model.shape(), model.tokenizer());
+        step = state.step();
+        tokens = state.tokens();
+        startEpoch = state.epoch();
+        startIndex = state.nextIndex();
+        progress.line("train resuming from %s: epoch %d, step %d", resumeFrom.get(), startEpoch, step);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
 
     ParameterAveragingTrainingMaster master = new ParameterAveragingTrainingMaster.Builder(batch)
         .batchSizePerWorker(batch)
@@ -81,44 +139,46 @@ public final class SparkTrainer {
         .rddTrainingApproach(RDDTrainingApproach.Direct)
         .rngSeed(config.seed())
         .build();
-    SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, model.graph(), master);
+    SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, current.graph(), master);
     List<Double> validationLoss = new ArrayList<>();
-    validationLoss.add(validate(model, validation));
+    validationLoss.add(validate(current, validation));
     progress.line("train workers %d, %d examples, %d minibatches/epoch of %d, %d epochs, validation loss %.4f",
         workers, perPartition.stream().mapToLong(Tuple2::_1).sum(), batchesPerEpoch, batch,
         config.epochs(), validationLoss.get(0));
 
-    long step = 0, tokens = 0;
     long chunk = (long) config.progressEvery() * workers;
+    long lastCheckpoint = step;
     double start = progress.elapsedSeconds();
-    LanguageModel current = model;
+    long tokensAtStart = tokens;
     outer:
-    for (int epoch = 1; epoch <= config.epochs(); epoch++) {
+    for (int epoch = startEpoch; epoch <= config.epochs(); epoch++) {
       long seed = config.seed() * 31 + epoch;
       int numPartitions = data.getNumPartitions();
-      JavaRDD<Batch> batches = data.mapPartitionsWithIndex(
-          (Integer part, Iterator<TokenizedExample> it) -> bucketed(it, batch, seed + part, part, numPartitions), true)
+      JavaRDD<Batch<E>> batches = data.mapPartitionsWithIndex(
+          (Integer part, Iterator<E> it) -> bucketed(it, batch, seed + part, part, numPartitions), true)
           .persist(StorageLevel.MEMORY_AND_DISK());
       jsc.setJobDescription("Train epoch " + epoch + ": parameter averaging over " + workers + " workers");
-      for (long lo = 0; lo < indexBound; lo += chunk) {
+      long first = epoch == startEpoch ? startIndex : 0;
+      for (long lo = first; lo < indexBound; lo += chunk) {
         long from = lo;
         long to = Math.min(indexBound, lo + chunk);
         if (config.maxSteps() > 0) {
           to = Math.min(to, from + (config.maxSteps() - step));
         }
         long hi = to;
-        JavaRDD<Batch> selected = batches.filter(b -> b.index() >= from && b.index() < hi);
+        JavaRDD<Batch<E>> selected = batches.filter(b -> b.index() >= from && b.index() < hi);
         long[] stats = selected
             .map(b -> new long[] {
               1,
               b.examples().stream().mapToLong(e -> e.tokens().length - 1).sum(),
               b.examples().size(),
-              b.examples().stream().mapToLong(TokenizedExample::targetTokens).sum()})
+              b.examples().stream().mapToLong(Sequence::targetTokens).sum()})
             .fold(new long[4], (x, y) -> new long[] {x[0] + y[0], x[1] + y[1], x[2] + y[2], x[3] + y[3]});
         if (stats[0] == 0) {
           continue;
         }
-        sparkNet.fit(selected.map(b -> Batches.nextTokenDataSet(b.examples(), vocab)));
+        double done = totalSteps == 0 ? 0 : Math.min(1.0, (double) step / totalSteps);
+        sparkNet.fit(selected.map(b -> encoder.encode(b.examples(), done)));
         step += stats[0];
         tokens += stats[1];
         // DL4J's score is the loss summed over a sequence's target tokens, averaged over sequences.
@@ -128,8 +188,21 @@ public final class SparkTrainer {
               "Cannot train: loss is not finite at epoch %d step %d (minibatches %d..%d): %s",
               epoch, step, from, hi - 1, loss));
         }
-        progress.step(epoch, config.epochs(), step, totalSteps, loss, tokens);
-        if (config.maxSteps() > 0 && step >= config.maxSteps()) {
+        progress.step(epoch, config.epochs(), step, totalSteps, loss, tokens - tokensAtStart);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("step", step);
+        m.put("epoch", epoch);
+        m.put("loss", loss);
+        m.put("progress", done);
+        m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, progress.elapsedSeconds() - start));
+        options.metrics().accept(m);
+        boolean last = config.maxSteps() > 0 && step >= config.maxSteps();
+        if (options.checkpointDir() != null && options.checkpointEvery() > 0
+            && (step - lastCheckpoint >= options.checkpointEvery() || last)) {
+          checkpoint(options, sparkNet, new Checkpoint(epoch, hi, step, tokens, options.configSha256()));
+          lastCheckpoint = step;
+        }
+        if (last) {
           batches.unpersist();
           current = new LanguageModel(sparkNet.getNetwork(), model.shape(), model.tokenizer());
           validationLoss.add(validate(current, validation));
@@ -143,10 +216,22 @@ public final class SparkTrainer {
       validationLoss.add(validate(current, validation));
       progress.line("train epoch %d/%d done: validation loss %.4f (perplexity %.2f)", epoch, config.epochs(),
           validationLoss.get(validationLoss.size() - 1), Math.exp(validationLoss.get(validationLoss.size() - 1)));
+      if (options.checkpointDir() != null && options.checkpointEvery() > 0 && step > lastCheckpoint) {
+        checkpoint(options, sparkNet, new Checkpoint(epoch + 1, 0, step, tokens, options.configSha256()));
+        lastCheckpoint = step;
+      }
     }
     data.unpersist();
     double seconds = progress.elapsedSeconds() - start;
-    return new Result(current, validationLoss, step, tokens, seconds, workers);
+    return new Result(current, validationLoss, step, tokens - tokensAtStart, seconds, workers);
+  }
+
+  private static void checkpoint(Options options, SparkComputationGraph net, Checkpoint state) {
+    try {
+      state.write(options.checkpointDir(), net.getNetwork());
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot write checkpoint: " + e.getMessage() + ": " + options.checkpointDir(), e);
+    }
   }
 
   private static double validate(LanguageModel model, List<TokenizedExample> validation) {
@@ -158,25 +243,27 @@ public final class SparkTrainer {
    * length, and numbers the minibatches so that index {@code i * partitions + part} interleaves the
    * partitions (each index range then draws from every worker's data).
    */
-  private static Iterator<Batch> bucketed(
-      Iterator<TokenizedExample> it, int batch, long seed, int part, int partitions) {
-    List<TokenizedExample> all = new ArrayList<>();
+  private static <E extends Sequence> Iterator<Batch<E>> bucketed(
+      Iterator<E> it, int batch, long seed, int part, int partitions) {
+    List<E> all = new ArrayList<>();
     it.forEachRemaining(all::add);
+    // Sort by id first: the shuffle then depends on the data, not on the order it arrived in.
+    all.sort(Comparator.comparing(Sequence::id));
     Random random = new Random(seed);
     Collections.shuffle(all, random);
-    List<List<TokenizedExample>> out = new ArrayList<>();
+    List<List<E>> out = new ArrayList<>();
     int bucket = batch * BUCKET_BATCHES;
     for (int b = 0; b < all.size(); b += bucket) {
-      List<TokenizedExample> slice = new ArrayList<>(all.subList(b, Math.min(all.size(), b + bucket)));
+      List<E> slice = new ArrayList<>(all.subList(b, Math.min(all.size(), b + bucket)));
       slice.sort(Comparator.comparingInt(e -> e.tokens().length));
       for (int i = 0; i < slice.size(); i += batch) {
         out.add(new ArrayList<>(slice.subList(i, Math.min(slice.size(), i + batch))));
       }
     }
     Collections.shuffle(out, random);
-    List<Batch> numbered = new ArrayList<>(out.size());
+    List<Batch<E>> numbered = new ArrayList<>(out.size());
     for (int i = 0; i < out.size(); i++) {
-      numbered.add(new Batch((long) i * partitions + part, out.get(i)));
+      numbered.add(new Batch<>((long) i * partitions + part, out.get(i)));
     }
     return numbered.iterator();
   }

@@ -1,0 +1,36 @@
+package dev.distillery.jobs;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.distill.DistillPipeline;
+import dev.distillery.train.Progress;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "distill", mixinStandardHelpOptions = true,
+    description = "Train a student from prepare's targets with a distillation loss (distill.loss), then evaluate it "
+        + "beside the teacher and an optional baseline.")
+final class DistillCommand implements Callable<Integer> {
+  @Mixin CommonOptions common;
+
+  @Option(names = "--targets", required = true, paramLabel = "TARGETS_DIR", description = "A prepare output.")
+  Path targets;
+
+  @Option(names = "--output", required = true, paramLabel = "STUDENT_DIR", description = "Directory for the student.")
+  Path output;
+
+  @Option(names = "--resume", description = "Continue from the newest checkpoint in STUDENT_DIR/checkpoints.")
+  boolean resume;
+
+  @Option(names = "--baseline", paramLabel = "MODEL_DIR", description = "A reference-only student to compare with.")
+  Path baseline;
+
+  @Override
+  public Integer call() throws Exception {
+    DistilleryConfig config = common.load();
+    DistillPipeline.run(common.spark(config), config, targets, output, resume, baseline, new Progress(System.out));
+    return 0;
+  }
+}

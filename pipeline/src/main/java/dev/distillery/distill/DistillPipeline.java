@@ -1,0 +1,238 @@
+package dev.distillery.distill;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.config.ConfigException;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.corpus.Tokenization;
+import dev.distillery.decode.Decoder;
+import dev.distillery.decode.Hypothesis;
+import dev.distillery.eval.Bleu;
+import dev.distillery.eval.Chrf;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.model.OutputHead;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.prepare.Manifest;
+import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.train.Progress;
+import dev.distillery.train.SparkTrainer;
+import dev.distillery.util.Provenance;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * {@code distill}: a student trained from prepare's targets with the configured loss (see
+ * {@link LossPlan}) through Spark parameter averaging, checkpointed and resumable, then evaluated
+ * beside the teacher (and a baseline student when given): BLEU and chrF of greedy and beam outputs,
+ * reference perplexity, and the teacher–student divergence on held-out positions.
+ *
+ * <p>Output: {@code model/} (a model directory with provenance), {@code metrics.jsonl} (one line per
+ * progress step: step, loss, gate, tokens/s), {@code checkpoints/}, {@code summary.json} and
+ * {@code report.html} (loss curve and the comparison table).
+ */
+public final class DistillPipeline {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private DistillPipeline() {}
+
+  /** One system's scores on the held-out examples. */
+  public record Scores(String system, double greedyBleu, double greedyChrf, double beamBleu, double beamChrf,
+      double referencePerplexity, double teacherKl) {}
+
+  public record Summary(Path student, List<Scores> table, List<Double> validationLoss, long steps, double seconds,
+      double tokensPerSecond) {}
+
+  public static Summary run(SparkSession spark, DistilleryConfig config, Path targets, Path output, boolean resume,
+      Path baseline, Progress progress) throws IOException {
+    DistilleryConfig.Distill d = config.distill();
+    Path modelDir = output.resolve("model");
+    Path checkpoints = output.resolve("checkpoints");
+    if (!resume && (Files.exists(modelDir) || Files.exists(checkpoints))) {
+      throw new ConfigException("Cannot distill: output already holds a student or checkpoints "
+          + "(pass --resume to continue it, or choose another directory): " + output);
+    }
+    LanguageModel init = d.init().isEmpty() ? null : ModelBundle.load(Path.of(d.init()));
+    Manifest manifest = Targets.open(targets, d.topK(), init == null ? null : init.tokenizer());
+    int k = d.topK() == 0 ? manifest.topK() : d.topK();
+    BpeTokenizer tokenizer = BpeTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
+    LossPlan plan = LossPlan.of(d);
+    progress.line("distill %s from %s: %d examples, teacher top-%d of %d stored, loss %s", output, targets,
+        manifest.rows(), k, manifest.topK(), d.loss());
+
+    spark.sparkContext().setJobDescription("Read targets " + targets);
+    Dataset<Row> rows = spark.read().parquet(targets.toString());
+    double fraction = config.corpus().validationFraction();
+    Targets.Expander expander = new Targets.Expander(plan, k);
+    JavaRDD<DistillExample> train = rows.toJavaRDD()
+        .filter(r -> !Tokenization.isValidation(r.getAs("id"), fraction))
+        .flatMap(r -> expander.expand(r).iterator());
+    List<Row> held = rows.toJavaRDD().filter(r -> Tokenization.isValidation(r.getAs("id"), fraction)).collect();
+    held = new ArrayList<>(held);
+    held.sort(java.util.Comparator.comparing(r -> r.<String>getAs("id")));
+    List<TokenizedExample> validation = held.stream().map(Targets.Expander::reference).toList();
+
+    BucketLoss loss = new BucketLoss(Divergence.of(d.loss()), d.temperature(), d.jsBeta());
+    LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
+        config.train().learningRate(), OutputHead.logits(loss));
+    if (init != null) {
+      if (init.graph().numParams() != student.graph().numParams()) {
+        throw new ConfigException("Cannot distill: distill.init has " + init.graph().numParams()
+            + " parameters but distill.student describes " + student.graph().numParams() + ": " + d.init());
+      }
+      student.graph().setParams(init.graph().params());
+    }
+    progress.line("student: %s, %d parameters%s", d.student(), student.graph().numParams(),
+        init == null ? "" : ", initialized from " + d.init());
+
+    Files.createDirectories(output);
+    Path metrics = output.resolve("metrics.jsonl");
+    if (!resume) {
+      Files.deleteIfExists(metrics);
+    }
+    SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), resume, m -> {
+      m.put("loss_name", d.loss());
+      if (d.loss().equals("hybrid")) {
+        m.put("gate", plan.gate((Double) m.get("progress")));
+      }
+      try {
+        Files.writeString(metrics, JSON.writeValueAsString(m) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }, config.hash());
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    SparkTrainer.Result result = SparkTrainer.train(jsc, student, train, validation, config.train(),
+        config.spark().partitions(), progress, DistillBatches.encoder(plan, k), options);
+
+    Map<String, Object> provenance = Provenance.base();
+    provenance.put("job", "distill");
+    provenance.put("targets", targets.toString());
+    provenance.put("teacherFingerprint", manifest.teacherFingerprint());
+    provenance.put("loss", d.loss());
+    provenance.put("topK", k);
+    provenance.put("steps", result.steps());
+    provenance.put("validationLoss", result.validationLoss());
+    provenance.put("init", d.init());
+    ModelBundle.save(modelDir, result.model(), config, provenance);
+
+    // Evaluation beside the teacher (its stored beam outputs) and the baseline.
+    List<Row> evalRows = held.subList(0, Math.min(held.size(), d.evalExamples()));
+    List<Scores> table = new ArrayList<>();
+    table.add(teacherScores(evalRows, tokenizer, validation));
+    table.add(scores("student (" + d.loss() + ")", result.model(), evalRows, config, k, progress));
+    if (baseline != null) {
+      table.add(scores("baseline", ModelBundle.load(baseline), evalRows, config, k, progress));
+    }
+    progress.line("%n%-22s %9s %9s %9s %9s %10s %10s", "system", "greedy BLEU", "chrF", "beam BLEU", "chrF",
+        "ref ppl", "KL(T||S)");
+    for (Scores s : table) {
+      progress.line("%-22s %9.2f %9.2f %9.2f %9.2f %10.2f %10.4f", s.system(), s.greedyBleu(), s.greedyChrf(),
+          s.beamBleu(), s.beamChrf(), s.referencePerplexity(), s.teacherKl());
+    }
+    Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
+        result.tokensPerSecond());
+    Map<String, Object> json = new LinkedHashMap<>();
+    json.put("loss", d.loss());
+    json.put("evalExamples", evalRows.size());
+    json.put("table", table);
+    json.put("validationLoss", result.validationLoss());
+    json.put("steps", result.steps());
+    json.put("trainSeconds", result.seconds());
+    json.put("tokensPerSecond", result.tokensPerSecond());
+    Provenance.writeJson(output.resolve("summary.json"), json);
+    Report.write(output.resolve("report.html"), d.loss(), metrics, table);
+    progress.line("distill done: student in %s, report %s", modelDir, output.resolve("report.html"));
+    return summary;
+  }
+
+  /** The teacher's row: its stored beam outputs and reference log-likelihoods (no greedy output is stored). */
+  private static Scores teacherScores(List<Row> rows, BpeTokenizer tok, List<TokenizedExample> validation) {
+    List<String> hyps = new ArrayList<>(), refs = new ArrayList<>();
+    double ll = 0;
+    long positions = 0;
+    for (Row r : rows) {
+      Row beam = r.getAs("beam");
+      hyps.add(tok.decode(Targets.ints(beam.getList(0))));
+      refs.add(r.getAs("target"));
+    }
+    for (Row r : rows) {
+      Row ref = r.getAs("reference");
+      ll += ref.getDouble(1);
+      positions += ref.getList(0).size() + 1;
+    }
+    return new Scores("teacher", Double.NaN, Double.NaN, Bleu.corpus(hyps, refs).score(), Chrf.corpus(hyps, refs),
+        Math.exp(-ll / Math.max(1, positions)), 0.0);
+  }
+
+  private static Scores scores(String name, LanguageModel model, List<Row> rows, DistilleryConfig config, int k,
+      Progress progress) {
+    List<int[]> prompts = new ArrayList<>();
+    List<String> refs = new ArrayList<>();
+    List<TokenizedExample> refSeqs = new ArrayList<>();
+    for (Row r : rows) {
+      TokenizedExample e = Targets.Expander.reference(r);
+      refSeqs.add(e);
+      prompts.add(e.prompt());
+      refs.add(r.getAs("target"));
+    }
+    Decoder decoder = new Decoder(model, config.decode());
+    List<String> greedy = decode(model, decoder.greedy(prompts));
+    List<String> beam = decode(model, decoder.beam(prompts, config.decode().beamWidth()));
+    double ce = model.targetCrossEntropy(refSeqs, 32)[0];
+    double kl = teacherKl(model, rows, k);
+    progress.line("evaluated %s on %d held-out examples", name, rows.size());
+    return new Scores(name, Bleu.corpus(greedy, refs).score(), Chrf.corpus(greedy, refs),
+        Bleu.corpus(beam, refs).score(), Chrf.corpus(beam, refs), Math.exp(ce), kl);
+  }
+
+  /** Mean KL(teacher ‖ model) per reference position, on the k+1 buckets stored for the teacher. */
+  static double teacherKl(LanguageModel model, List<Row> rows, int k) {
+    Targets.Expander expander = new Targets.Expander(new LossPlan("kl", 1.0, "fixed", 0.5), k);
+    BucketLoss kl = new BucketLoss(Divergence.KL, 1.0, 0.5);
+    double sum = 0;
+    long count = 0;
+    int width = CompactLabels.width(k);
+    for (Row r : rows) {
+      DistillExample e = expander.expand(r).get(0);
+      INDArray lp = model.logProbs(List.of(e.tokens())).permute(0, 2, 1).dup('c'); // [1, time, vocab]
+      int vocab = (int) lp.size(2);
+      int positions = e.targetTokens();
+      float[] all = lp.data().asFloat();
+      float[] logits = new float[positions * vocab];
+      System.arraycopy(all, (e.targetStart() - 1) * vocab, logits, 0, positions * vocab);
+      float[] labels = e.labels().clone();
+      for (int p = 0; p < positions; p++) {
+        labels[p * width + CompactLabels.W_CE] = 0;
+        labels[p * width + CompactLabels.W_DIV] = 1;
+      }
+      for (double v : kl.rows(logits, labels, null, positions, vocab, k, null)) {
+        sum += v;
+        count++;
+      }
+    }
+    return count == 0 ? Double.NaN : sum / count;
+  }
+
+  private static List<String> decode(LanguageModel model, List<Hypothesis> hyps) {
+    return hyps.stream().map(h -> model.tokenizer().decode(h.tokens())).toList();
+  }
+
+  static String fmt(double v) {
+    return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f", v);
+  }
+}

@@ -1,0 +1,75 @@
+package dev.distillery.distill;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** {@code report.html}: the loss (and gate) curve as inline SVG and the comparison table. No scripts, no network. */
+final class Report {
+  private Report() {}
+
+  static void write(Path file, String loss, Path metrics, List<DistillPipeline.Scores> table) throws IOException {
+    List<double[]> points = new ArrayList<>();
+    List<double[]> gate = new ArrayList<>();
+    if (Files.exists(metrics)) {
+      ObjectMapper json = new ObjectMapper();
+      for (String line : Files.readAllLines(metrics)) {
+        JsonNode n = json.readTree(line);
+        points.add(new double[] {n.get("step").asDouble(), n.get("loss").asDouble()});
+        if (n.has("gate")) {
+          gate.add(new double[] {n.get("step").asDouble(), n.get("gate").asDouble()});
+        }
+      }
+    }
+    StringBuilder html = new StringBuilder();
+    html.append("<!doctype html><meta charset=utf-8><title>Distillery: ").append(loss).append("</title>")
+        .append("<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
+            + "th:first-child,td:first-child{text-align:left}</style>")
+        .append("<h1>Distillation with loss <code>").append(loss).append("</code></h1>")
+        .append("<h2>Training loss per target token</h2>").append(svg(points, "#1f77b4"));
+    if (!gate.isEmpty()) {
+      html.append("<h2>Hybrid gate g (token-level weight)</h2>").append(svg(gate, "#d62728"));
+    }
+    html.append("<h2>Held-out evaluation</h2><table><tr><th>system<th>greedy BLEU<th>greedy chrF<th>beam BLEU"
+        + "<th>beam chrF<th>reference perplexity<th>KL(teacher‖model)</tr>");
+    for (DistillPipeline.Scores s : table) {
+      html.append("<tr><td>").append(s.system()).append("<td>").append(DistillPipeline.fmt(s.greedyBleu()))
+          .append("<td>").append(DistillPipeline.fmt(s.greedyChrf())).append("<td>").append(DistillPipeline.fmt(s.beamBleu()))
+          .append("<td>").append(DistillPipeline.fmt(s.beamChrf())).append("<td>")
+          .append(DistillPipeline.fmt(s.referencePerplexity())).append("<td>")
+          .append(String.format(Locale.ROOT, "%.4f", s.teacherKl())).append("</tr>");
+    }
+    html.append("</table>");
+    Files.writeString(file, html.toString());
+  }
+
+  private static String svg(List<double[]> points, String color) {
+    if (points.isEmpty()) {
+      return "<p>no data</p>";
+    }
+    double minX = points.get(0)[0], maxX = minX, minY = points.get(0)[1], maxY = minY;
+    for (double[] p : points) {
+      minX = Math.min(minX, p[0]);
+      maxX = Math.max(maxX, p[0]);
+      minY = Math.min(minY, p[1]);
+      maxY = Math.max(maxY, p[1]);
+    }
+    double w = 600, h = 240, pad = 40;
+    StringBuilder path = new StringBuilder();
+    for (double[] p : points) {
+      double x = pad + (maxX == minX ? 0 : (p[0] - minX) / (maxX - minX)) * (w - 2 * pad);
+      double y = h - pad - (maxY == minY ? 0.5 : (p[1] - minY) / (maxY - minY)) * (h - 2 * pad);
+      path.append(path.length() == 0 ? "M" : "L").append(String.format(Locale.ROOT, "%.1f,%.1f", x, y));
+    }
+    return String.format(Locale.ROOT, "<svg width=%.0f height=%.0f><rect width=100%% height=100%% fill=white stroke=#ccc/>"
+        + "<path d='%s' fill=none stroke='%s' stroke-width=2/>"
+        + "<text x=5 y=15 font-size=12>%.3f</text><text x=5 y=%.0f font-size=12>%.3f</text>"
+        + "<text x=%.0f y=%.0f font-size=12>step %.0f</text></svg>",
+        w, h, path, color, maxY, h - pad, minY, w - 110, h - 5, maxX);
+  }
+}

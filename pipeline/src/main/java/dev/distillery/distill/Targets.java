@@ -1,0 +1,125 @@
+package dev.distillery.distill;
+
+import dev.distillery.config.ConfigException;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.prepare.Manifest;
+import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.prepare.TargetsSchema;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.Row;
+
+/** A prepare output opened for distillation: manifest checks, and rows turned into training sequences. */
+public final class Targets {
+  private Targets() {}
+
+  /**
+   * Opens a targets directory and refuses, before any training, when it cannot train this student:
+   * schema too new or missing manifest ({@link Manifest#read}), a tokenizer or vocabulary that is not
+   * the student's, or a k larger than stored. Each message names the field.
+   *
+   * @param student the tokenizer of a student initialized from a checkpoint, or null
+   */
+  public static Manifest open(Path dir, int topK, BpeTokenizer student) throws IOException {
+    Manifest m = Manifest.read(dir);
+    BpeTokenizer stored = BpeTokenizer.load(dir.resolve(PreparePipeline.TOKENIZER));
+    if (!stored.sha256().equals(m.tokenizerSha256())) {
+      throw new ConfigException("Cannot distill: tokenizerSha256 in the manifest does not match "
+          + PreparePipeline.TOKENIZER + " (" + m.tokenizerSha256() + " vs " + stored.sha256() + "): " + dir);
+    }
+    if (student != null && !student.sha256().equals(m.tokenizerSha256())) {
+      throw new ConfigException("Cannot distill: the student's tokenizer is not the teacher's (tokenizerSha256 "
+          + m.tokenizerSha256() + " vs " + student.sha256() + "): " + dir);
+    }
+    if (stored.vocabSize() != m.vocabSize() || (student != null && student.vocabSize() != m.vocabSize())) {
+      throw new ConfigException("Cannot distill: vocabSize " + m.vocabSize() + " in the manifest differs from the tokenizer's "
+          + (student != null ? student.vocabSize() : stored.vocabSize()) + ": " + dir);
+    }
+    if (topK > m.topK()) {
+      throw new ConfigException("Cannot distill: distill.top-k " + topK + " is larger than the stored topK "
+          + m.topK() + ": " + dir);
+    }
+    if (m.schemaVersion() != TargetsSchema.VERSION) {
+      throw new ConfigException("Cannot distill: schemaVersion " + m.schemaVersion() + " is not "
+          + TargetsSchema.VERSION + ": " + dir);
+    }
+    return m;
+  }
+
+  /** Converts targets rows into the sequences a loss trains on. Serializable: runs on executors. */
+  public record Expander(LossPlan plan, int k) implements Serializable {
+    public List<DistillExample> expand(Row row) {
+      String id = row.getAs("id");
+      int[] source = ints(row.getList(row.fieldIndex("source_ids")));
+      List<DistillExample> out = new ArrayList<>();
+      for (DistillExample.Role role : plan.roles()) {
+        switch (role) {
+          case REFERENCE, TOKEN -> out.add(example(id, source, row.getAs("reference"), role));
+          case SENTENCE -> out.add(example(id, source, row.getAs("beam"), role));
+          case DIVERGENCE -> {
+            List<Row> samples = row.getList(row.fieldIndex("samples"));
+            if (samples.isEmpty()) {
+              out.add(example(id, source, row.getAs("beam"), role));
+            }
+            for (Row s : samples) {
+              out.add(example(id, source, s, role));
+            }
+          }
+          default -> throw new IllegalStateException("Cannot expand targets: unknown role: " + role);
+        }
+      }
+      return out;
+    }
+
+    /** The reference as a plain sequence (validation cross-entropy, decoding prompts). */
+    public static TokenizedExample reference(Row row) {
+      Row ref = row.getAs("reference");
+      return TokenizedExample.of(row.getAs("id"), ints(row.getList(row.fieldIndex("source_ids"))), ints(ref.getList(0)));
+    }
+
+    private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
+      int[] ids = ints(output.getList(0));
+      boolean finished = output.getBoolean(2);
+      TokenizedExample seq = TokenizedExample.of(id, source, ids);
+      List<Object> topIds = output.getList(3);
+      List<Object> topLps = output.getList(4);
+      List<Object> tails = output.getList(5);
+      int width = CompactLabels.width(k);
+      int positions = tails.size();
+      float[] labels = new float[positions * width];
+      int[] tokens = seq.tokens();
+      for (int p = 0; p < positions; p++) {
+        List<Object> pid = seq(topIds.get(p));
+        List<Object> plp = seq(topLps.get(p));
+        int base = p * width;
+        int goldIndex = seq.targetStart() + p;
+        labels[base + CompactLabels.GOLD] = goldIndex < tokens.length ? tokens[goldIndex] : BpeTokenizer.EOS;
+        double tail = (Float) tails.get(p);
+        for (int j = 0; j < plp.size(); j++) {
+          if (j < k) {
+            labels[base + CompactLabels.IDS + j] = (Integer) pid.get(j);
+            labels[base + CompactLabels.IDS + k + j] = (Float) plp.get(j);
+          } else {
+            tail += Math.exp((Float) plp.get(j)); // entries beyond the k used join the tail
+          }
+        }
+        labels[base + CompactLabels.TAIL] = (float) Math.min(1.0, tail);
+      }
+      return new DistillExample(id, tokens, seq.targetStart(), role, labels, finished);
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  static List<Object> seq(Object o) {
+    return o instanceof List<?> l ? (List<Object>) l
+        : scala.collection.JavaConverters.seqAsJavaList((scala.collection.Seq<Object>) o);
+  }
+
+  static int[] ints(List<?> list) {
+    return list.stream().mapToInt(o -> ((Number) o).intValue()).toArray();
+  }
+}
