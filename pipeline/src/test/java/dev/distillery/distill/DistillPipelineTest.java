@@ -1,0 +1,192 @@
+package dev.distillery.distill;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.distillery.config.ConfigException;
+import dev.distillery.config.ConfigLoader;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.testing.TestSpark;
+import dev.distillery.train.Progress;
+import dev.distillery.train.TrainPipeline;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** A small teacher's targets distilled through Spark with two workers, for every loss. */
+class DistillPipelineTest {
+  @TempDir static Path dir;
+  static SparkSession spark;
+  static Path targets;
+  static final Progress QUIET = new Progress(new PrintStream(OutputStream.nullOutputStream()));
+  static final List<String> BASE = List.of(
+      "tokenizer.vocab-size=300", "model.embedding=16", "model.hidden=48", "model.max-tokens=400",
+      "train.batch-per-worker=16", "train.progress-every=2", "train.averaging-frequency=2",
+      "train.learning-rate=0.01", "prepare.shards=2", "prepare.top-k=6", "prepare.samples=1",
+      "decode.beam-width=2", "decode.max-new-tokens=12", "distill.eval-examples=4",
+      "distill.student.embedding=16", "distill.student.hidden=32", "corpus.validation-fraction=0.1");
+
+  static DistilleryConfig config(String... more) {
+    List<String> all = new ArrayList<>(BASE);
+    all.addAll(List.of(more));
+    return ConfigLoader.load(Optional.empty(), all);
+  }
+
+  @BeforeAll
+  static void teacherAndTargets() throws Exception {
+    spark = TestSpark.get();
+    Path teacher = dir.resolve("teacher");
+    String sample = TestSpark.sample("es-en.tiny.jsonl").toString();
+    TrainPipeline.run(spark, config("train.epochs=3"), sample, teacher, QUIET);
+    targets = dir.resolve("targets");
+    PreparePipeline.run(spark, config(), sample, teacher, targets, QUIET);
+  }
+
+  static List<Double> losses(Path student) throws IOException {
+    ObjectMapper json = new ObjectMapper();
+    List<Double> out = new ArrayList<>();
+    for (String line : Files.readAllLines(student.resolve("metrics.jsonl"))) {
+      out.add(json.readTree(line).get("loss").asDouble());
+    }
+    return out;
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"kl", "seqkd", "hybrid", "js", "tvd", "rkl"})
+  void trainingLossFallsWithTwoWorkers(String loss) throws Exception {
+    Path out = dir.resolve("student-" + loss);
+    DistillPipeline.Summary s = DistillPipeline.run(spark,
+        config("distill.loss=" + loss, "train.epochs=3", "distill.gate=scheduled"), targets, out, false, null, QUIET);
+    List<Double> l = losses(out);
+    assertTrue(l.size() >= 6, "progress points " + l.size());
+    double first = (l.get(0) + l.get(1)) / 2;
+    double last = (l.get(l.size() - 1) + l.get(l.size() - 2)) / 2;
+    assertTrue(last < first, loss + " loss did not fall: " + l);
+    assertTrue(Files.exists(out.resolve("model").resolve(ModelBundle.MODEL_FILE)));
+    assertTrue(Files.readString(out.resolve("report.html")).contains("<svg"));
+    assertEquals("teacher", s.table().get(0).system());
+    if (loss.equals("hybrid")) {
+      JsonNode firstLine = new ObjectMapper().readTree(Files.readAllLines(out.resolve("metrics.jsonl")).get(0));
+      JsonNode lastLine = new ObjectMapper().readTree(
+          Files.readAllLines(out.resolve("metrics.jsonl")).get(l.size() - 1));
+      assertTrue(firstLine.get("gate").asDouble() > lastLine.get("gate").asDouble(), "scheduled gate must fall");
+    }
+  }
+
+  @Test
+  void resumeAfterAnInterruptionReachesTheSameStepCountAndContinuesTheCurve() throws Exception {
+    Path whole = dir.resolve("whole");
+    DistillPipeline.run(spark, config("train.epochs=2", "distill.checkpoint-every=4", "distill.eval-examples=0"),
+        targets, whole, false, null, QUIET);
+    long steps = ModelBundle.metadata(whole.resolve("model")).get("provenance") instanceof java.util.Map<?, ?> p
+        ? ((Number) p.get("steps")).longValue() : -1;
+
+    Path cut = dir.resolve("cut");
+    // Interrupted: the first run stops after 6 steps, leaving checkpoints behind.
+    DistillPipeline.run(spark, config("train.epochs=2", "distill.checkpoint-every=4", "train.max-steps=6",
+        "distill.eval-examples=0"), targets, cut, false, null, QUIET);
+    List<Double> before = losses(cut);
+    DistillPipeline.Summary resumed = DistillPipeline.run(spark,
+        config("train.epochs=2", "distill.checkpoint-every=4", "distill.eval-examples=0"), targets, cut, true, null,
+        QUIET);
+
+    assertEquals(steps, resumed.steps());
+    List<Double> after = losses(cut);
+    assertTrue(after.size() > before.size());
+    assertEquals(before, after.subList(0, before.size()), "the curve is appended to, not restarted");
+    ObjectMapper json = new ObjectMapper();
+    long firstResumedStep = json.readTree(Files.readAllLines(cut.resolve("metrics.jsonl")).get(before.size()))
+        .get("step").asLong();
+    assertTrue(firstResumedStep > 6, "resumed at step " + firstResumedStep);
+    try (Stream<Path> s = Files.list(cut.resolve("checkpoints"))) {
+      assertTrue(s.noneMatch(p -> p.toString().endsWith(".tmp")));
+    }
+  }
+
+  @Test
+  void refusesToOverwriteAStudentWithoutResume() throws Exception {
+    Path out = dir.resolve("twice");
+    DistillPipeline.run(spark, config("train.max-steps=2", "distill.eval-examples=0"), targets, out, false, null, QUIET);
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> DistillPipeline.run(spark, config("train.max-steps=2"), targets, out, false, null, QUIET));
+    assertTrue(e.getMessage().startsWith("Cannot distill: output already holds a student"), e.getMessage());
+  }
+
+  @Test
+  void refusesTargetsWhoseManifestDisagreesNamingTheField() throws Exception {
+    Path copy = dir.resolve("tampered");
+    copyTree(targets, copy);
+    ObjectMapper json = new ObjectMapper();
+    Path manifest = copy.resolve(PreparePipeline.MANIFEST);
+
+    ObjectNode m = (ObjectNode) json.readTree(manifest.toFile());
+    m.put("tokenizerSha256", "0".repeat(64));
+    json.writeValue(manifest.toFile(), m);
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s1"), false, null, QUIET));
+    assertTrue(e.getMessage().contains("tokenizerSha256"), e.getMessage());
+
+    copyTree(targets, copy);
+    m = (ObjectNode) json.readTree(manifest.toFile());
+    m.put("vocabSize", 17);
+    json.writeValue(manifest.toFile(), m);
+    e = assertThrows(ConfigException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s2"), false, null, QUIET));
+    assertTrue(e.getMessage().contains("vocabSize"), e.getMessage());
+
+    copyTree(targets, copy);
+    e = assertThrows(ConfigException.class,
+        () -> DistillPipeline.run(spark, config("distill.top-k=7"), copy, dir.resolve("s3"), false, null, QUIET));
+    assertEquals("Cannot distill: distill.top-k 7 is larger than the stored topK 6: " + copy, e.getMessage());
+
+    m = (ObjectNode) json.readTree(manifest.toFile());
+    m.put("schemaVersion", 99);
+    json.writeValue(manifest.toFile(), m);
+    IOException io = assertThrows(IOException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s4"), false, null, QUIET));
+    assertTrue(io.getMessage().contains("schema version 99 is newer"), io.getMessage());
+
+    Files.delete(manifest);
+    io = assertThrows(IOException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s5"), false, null, QUIET));
+    assertTrue(io.getMessage().startsWith("Cannot read targets: no _manifest.json"), io.getMessage());
+  }
+
+  static void copyTree(Path from, Path to) throws IOException {
+    if (Files.exists(to)) {
+      try (Stream<Path> s = Files.walk(to)) {
+        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
+    }
+    try (Stream<Path> s = Files.walk(from)) {
+      for (Path p : s.toList()) {
+        Path t = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(t);
+        } else {
+          Files.copy(p, t);
+        }
+      }
+    }
+  }
+}

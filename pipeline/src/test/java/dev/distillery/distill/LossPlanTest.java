@@ -1,0 +1,36 @@
+package dev.distillery.distill;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.distillery.distill.DistillExample.Role;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class LossPlanTest {
+  @Test
+  void eachLossTrainsOnTheSequencesItsPaperUses() {
+    assertEquals(List.of(Role.REFERENCE), new LossPlan("ce", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.TOKEN), new LossPlan("kl", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.SENTENCE), new LossPlan("seqkd", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.TOKEN, Role.SENTENCE), new LossPlan("hybrid", 0.5, "fixed", 0.5).roles());
+    for (String f : new String[] {"rkl", "js", "tvd"}) {
+      assertEquals(List.of(Role.DIVERGENCE), new LossPlan(f, 0.5, "fixed", 0.5).roles());
+    }
+  }
+
+  @Test
+  void tokenLevelKdMixesCrossEntropyByLambda() {
+    assertArrayEquals(new float[] {0.75f, 0.25f}, new LossPlan("kl", 0.25, "fixed", 0.5).weights(Role.TOKEN, 0.3));
+  }
+
+  @Test
+  void hybridGateWeightsTokenAndSentenceParts() {
+    LossPlan fixed = new LossPlan("hybrid", 0.5, "fixed", 0.7);
+    assertArrayEquals(new float[] {0f, 0.7f}, fixed.weights(Role.TOKEN, 0.9), 1e-6f);
+    assertArrayEquals(new float[] {0.3f, 0f}, fixed.weights(Role.SENTENCE, 0.9), 1e-6f);
+    LossPlan scheduled = new LossPlan("hybrid", 0.5, "scheduled", 0.7);
+    assertEquals(1.0, scheduled.gate(0), 1e-12);
+    assertEquals(0.25, scheduled.gate(0.75), 1e-12);
+  }
+}
