@@ -2,14 +2,18 @@ package dev.distillery.jobs;
 
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.distill.DistillPipeline;
 import dev.distillery.eval.EvaluatePipeline;
+import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.Sessions;
 import dev.distillery.train.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.apache.spark.sql.SparkSession;
@@ -17,7 +21,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = "Run the whole pipeline on the bundled sample (data/sample): train a teacher, evaluate it.")
+    description = "The whole pipeline on the bundled sample (data/sample): train a teacher, evaluate it, prepare its "
+        + "targets, distill a ce baseline and two KD students, and print the comparison.")
 final class DemoCommand implements Callable<Integer> {
   @Option(names = "--sample", paramLabel = "DIR", defaultValue = "data/sample",
       description = "Folder with es-en.train.jsonl and es-en.heldout.jsonl (default: ${DEFAULT-VALUE}).")
@@ -28,8 +33,16 @@ final class DemoCommand implements Callable<Integer> {
   Path config;
 
   @Option(names = "--output", paramLabel = "DIR", defaultValue = "runs/demo",
-      description = "Where models and reports go (default: ${DEFAULT-VALUE}).")
+      description = "Where models, targets and reports go; replaced on every run (default: ${DEFAULT-VALUE}).")
   Path output;
+
+  @Option(names = "--distill-rows", paramLabel = "N", defaultValue = "1000",
+      description = "Training pairs the teacher labels for the students (default: ${DEFAULT-VALUE}).")
+  int distillRows;
+
+  @Option(names = "--losses", paramLabel = "LOSS", split = ",", defaultValue = "kl,seqkd",
+      description = "KD losses to compare with the ce baseline (default: ${DEFAULT-VALUE}).")
+  List<String> losses;
 
   @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override one config key (repeatable).")
   List<String> overrides = new ArrayList<>();
@@ -39,19 +52,66 @@ final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    DistilleryConfig conf = ConfigLoader.load(Optional.of(config), overrides);
+    List<String> o = new ArrayList<>(overrides);
+    o.add("prepare.overwrite=true");
+    DistilleryConfig conf = ConfigLoader.load(Optional.of(config), o);
     SparkSession spark = Sessions.get(conf.spark(), Optional.ofNullable(master));
     Progress progress = new Progress(System.out);
     Path train = sample.resolve("es-en.train.jsonl");
     Path heldout = sample.resolve("es-en.heldout.jsonl");
+    deleteTree(output);
     Files.createDirectories(output);
-    progress.line("demo 1/2: train a teacher on %s", train);
+    int stages = 4 + losses.size();
+
+    progress.line("demo 1/%d: train a teacher on %s", stages, train);
     TrainPipeline.run(spark, conf, train.toString(), output.resolve("teacher"), progress);
-    progress.line("demo 2/2: evaluate it on %s", heldout);
-    EvaluatePipeline.Result r = EvaluatePipeline.run(spark, conf, output.resolve("teacher"), heldout.toString(),
+    progress.line("demo 2/%d: evaluate the teacher on %s", stages, heldout);
+    EvaluatePipeline.Result teacher = EvaluatePipeline.run(spark, conf, output.resolve("teacher"), heldout.toString(),
         output.resolve("teacher-eval.json"), progress);
-    progress.line("demo done in %.0f s: teacher chrF %.2f vs copy-source %.2f; outputs in %s",
-        progress.elapsedSeconds(), r.model().chrf(), r.copySource().chrf(), output);
+
+    Path slice = output.resolve("distill-input.jsonl");
+    List<String> lines = Files.readAllLines(train);
+    Files.write(slice, lines.subList(0, Math.min(distillRows, lines.size())));
+    progress.line("demo 3/%d: prepare the teacher's targets for %d pairs", stages, Math.min(distillRows, lines.size()));
+    PreparePipeline.run(spark, conf, slice.toString(), output.resolve("teacher"), output.resolve("targets"), progress);
+
+    Map<String, DistillPipeline.Scores> students = new LinkedHashMap<>();
+    List<String> all = new ArrayList<>(List.of("ce"));
+    all.addAll(losses);
+    int stage = 4;
+    for (String loss : all) {
+      progress.line("demo %d/%d: distill a student with loss %s", stage++, stages, loss);
+      List<String> lo = new ArrayList<>(o);
+      lo.add("distill.loss=" + loss);
+      DistilleryConfig c = ConfigLoader.load(Optional.of(config), lo);
+      DistillPipeline.Summary s = DistillPipeline.run(spark, c, output.resolve("targets"), output.resolve("student-" + loss),
+          false, null, progress);
+      students.put(loss, s.table().get(1));
+      if (students.size() == 1) {
+        students.put("teacher", s.table().get(0));
+      }
+    }
+    progress.line("%ndemo results on held-out pairs (students: %d examples of the teacher's held-out split; "
+        + "teacher on %d held-out pairs: chrF %.2f vs copy-source %.2f)", students.get("ce") == null ? 0 : conf.distill().evalExamples(),
+        teacher.examples(), teacher.model().chrf(), teacher.copySource().chrf());
+    progress.line("%-16s %11s %9s %10s", "system", "beam BLEU", "beam chrF", "ref ppl");
+    for (Map.Entry<String, DistillPipeline.Scores> e : students.entrySet()) {
+      DistillPipeline.Scores s = e.getValue();
+      progress.line("%-16s %11.2f %9.2f %10.2f", e.getKey().equals("teacher") ? "teacher" : "student " + e.getKey(),
+          s.beamBleu(), s.beamChrf(), s.referencePerplexity());
+    }
+    progress.line("demo done in %.0f s; everything is in %s (report.html per student)", progress.elapsedSeconds(), output);
     return 0;
+  }
+
+  private static void deleteTree(Path p) throws java.io.IOException {
+    if (!Files.exists(p)) {
+      return;
+    }
+    try (var walk = Files.walk(p)) {
+      for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(x);
+      }
+    }
   }
 }

@@ -71,7 +71,7 @@ public record DistilleryConfig(
   /** Decoding (evaluate, and the teacher's outputs in prepare). */
   public record Decode(
       String strategy, int beamWidth, double lengthPenalty, int maxNewTokens, double temperature,
-      double topP, int batchSize, long seed)
+      double topP, int batchSize, long seed, int noRepeatNgram)
       implements Serializable {
     public Decode {
       Checks.oneOf("decode.strategy", strategy, "greedy", "beam", "sample");
@@ -85,6 +85,7 @@ public record DistilleryConfig(
         throw new ConfigException("Cannot configure decode: decode.top-p must be in (0, 1]: " + topP);
       }
       Checks.positive("decode.batch-size", batchSize);
+      Checks.atLeast("decode.no-repeat-ngram", noRepeatNgram, 0);
     }
   }
 
@@ -157,7 +158,7 @@ public record DistilleryConfig(
             c.getString("decode.strategy"), c.getInt("decode.beam-width"),
             c.getDouble("decode.length-penalty"), c.getInt("decode.max-new-tokens"),
             c.getDouble("decode.temperature"), c.getDouble("decode.top-p"),
-            c.getInt("decode.batch-size"), c.getLong("decode.seed")),
+            c.getInt("decode.batch-size"), c.getLong("decode.seed"), c.getInt("decode.no-repeat-ngram")),
         new Prepare(
             c.getInt("prepare.shards"), c.getInt("prepare.top-k"), c.getInt("prepare.samples"),
             c.getDouble("prepare.sample-temperature"), c.getDouble("prepare.sample-top-p"),

@@ -32,17 +32,63 @@ public final class Decoder {
   }
 
   public List<Hypothesis> greedy(List<int[]> prompts) {
-    return sampleOrArgmax(prompts, null);
+    return byLength(prompts, null, (p, r) -> sampleOrArgmax(p, r));
   }
 
   /** Nucleus sampling at the configured temperature and top-p. */
   public List<Hypothesis> sample(List<int[]> prompts, Random random) {
-    return sampleOrArgmax(prompts, random);
+    List<Random> perRow = new ArrayList<>(prompts.size());
+    for (int i = 0; i < prompts.size(); i++) {
+      perRow.add(new Random(random.nextLong()));
+    }
+    return byLength(prompts, perRow, (p, r) -> sampleOrArgmax(p, r));
   }
 
-  private List<Hypothesis> sampleOrArgmax(List<int[]> prompts, Random random) {
+  /**
+   * Nucleus sampling with one random source per prompt: a row's sample then depends only on its own
+   * seed, not on which other prompts share its batch.
+   */
+  public List<Hypothesis> sample(List<int[]> prompts, List<Random> perRow) {
+    if (perRow.size() != prompts.size()) {
+      throw new IllegalArgumentException("Cannot sample: need one random source per prompt: "
+          + perRow.size() + " vs " + prompts.size());
+    }
+    return byLength(prompts, perRow, (p, r) -> sampleOrArgmax(p, r));
+  }
+
+  /**
+   * Decodes prompts sorted by length and returns results in the caller's order: batches of equal-
+   * length prompts let the recurrent stepper feed each batch in one call. Every row's result depends
+   * only on its own prompt (and its own random source), so the order cannot change outputs.
+   */
+  private List<Hypothesis> byLength(List<int[]> prompts, List<Random> randoms,
+      java.util.function.BiFunction<List<int[]>, List<Random>, List<Hypothesis>> decode) {
+    Integer[] order = new Integer[prompts.size()];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, java.util.Comparator.comparingInt(i -> prompts.get(i).length));
+    List<int[]> sorted = new ArrayList<>(order.length);
+    List<Random> sortedRandoms = randoms == null ? null : new ArrayList<>(order.length);
+    for (int i : order) {
+      sorted.add(prompts.get(i));
+      if (randoms != null) {
+        sortedRandoms.add(randoms.get(i));
+      }
+    }
+    List<Hypothesis> decoded = decode.apply(sorted, sortedRandoms);
+    Hypothesis[] out = new Hypothesis[order.length];
+    for (int j = 0; j < order.length; j++) {
+      out[order[j]] = decoded.get(j);
+    }
+    return Arrays.asList(out);
+  }
+
+  private List<Hypothesis> sampleOrArgmax(List<int[]> prompts, List<Random> randoms) {
     List<Hypothesis> out = new ArrayList<>(prompts.size());
-    for (List<int[]> chunk : chunks(prompts, config.batchSize())) {
+    for (int from = 0; from < prompts.size(); from += config.batchSize()) {
+      List<int[]> chunk = prompts.subList(from, Math.min(prompts.size(), from + config.batchSize()));
+      int offset = from;
       int n = chunk.size();
       Stepper stepper = Stepper.of(model);
       float[][] lp = stepper.start(chunk);
@@ -59,7 +105,8 @@ public final class Decoder {
             next[i] = BpeTokenizer.PAD;
             continue;
           }
-          int tok = random == null ? argmax(lp[i]) : nucleus(lp[i], random);
+          banRepeats(lp[i], tokens[i], length[i], config.noRepeatNgram());
+          int tok = randoms == null ? argmax(lp[i]) : nucleus(lp[i], randoms.get(offset + i));
           ll[i] += lp[i][tok];
           next[i] = tok;
           if (tok == BpeTokenizer.EOS) {
@@ -88,11 +135,13 @@ public final class Decoder {
    * hypothesis is returned.
    */
   public List<Hypothesis> beam(List<int[]> prompts, int width) {
-    List<Hypothesis> out = new ArrayList<>(prompts.size());
-    for (List<int[]> chunk : chunks(prompts, config.batchSize())) {
-      out.addAll(beamChunk(chunk, width));
-    }
-    return out;
+    return byLength(prompts, null, (sorted, unused) -> {
+      List<Hypothesis> out = new ArrayList<>(sorted.size());
+      for (List<int[]> chunk : chunks(sorted, config.batchSize())) {
+        out.addAll(beamChunk(chunk, width));
+      }
+      return out;
+    });
   }
 
   private record Beam(int row, int[] tokens, double logLikelihood) {}
@@ -117,6 +166,9 @@ public final class Decoder {
         List<Beam> beams = live.get(p);
         List<Beam> kept = new ArrayList<>(width);
         if (!beams.isEmpty() && finished.get(p).size() < width) {
+          for (Beam b : beams) {
+            banRepeats(lp[b.row()], b.tokens(), b.tokens().length, config.noRepeatNgram());
+          }
           for (Beam cand : expand(beams, lp, 2 * width)) {
             int tok = cand.tokens()[cand.tokens().length - 1];
             if (tok == BpeTokenizer.EOS) {
@@ -168,6 +220,26 @@ public final class Decoder {
     return out;
   }
 
+  /**
+   * Sets to -infinity the log-probability of every token that would repeat an n-gram already in
+   * {@code generated[0..length)} (no-repeat-ngram blocking; n = 0 disables it). Small models loop
+   * ("the children of the children of ..."); blocking repeats is the usual remedy.
+   */
+  static void banRepeats(float[] logprobs, int[] generated, int length, int n) {
+    if (n <= 0 || length < n - 1) {
+      return;
+    }
+    for (int i = 0; i + n - 1 < length; i++) {
+      boolean same = true;
+      for (int j = 0; j < n - 1 && same; j++) {
+        same = generated[i + j] == generated[length - (n - 1) + j];
+      }
+      if (same) {
+        logprobs[generated[i + n - 1]] = Float.NEGATIVE_INFINITY;
+      }
+    }
+  }
+
   /** The {@code keep} best one-token extensions of the beams, by raw log-likelihood. */
   private static List<Beam> expand(List<Beam> beams, float[][] lp, int keep) {
     List<Beam> best = new ArrayList<>(keep + 1);
@@ -175,6 +247,9 @@ public final class Decoder {
       float[] row = lp[b.row()];
       for (int tok : topIndices(row, keep)) {
         if (tok == BpeTokenizer.PAD || tok == BpeTokenizer.BOS || tok == BpeTokenizer.SEP) {
+          continue;
+        }
+        if (row[tok] == Float.NEGATIVE_INFINITY) {
           continue;
         }
         double score = b.logLikelihood() + row[tok];

@@ -104,8 +104,12 @@ public final class PreparePipeline {
           LanguageModel model = TeacherCache.get(Path.of(teacherPath), device);
           List<Row> rows = new ArrayList<>();
           it.forEachRemaining(t -> rows.add(t._2()));
-          // Sorting by id makes a shard's content and order independent of upstream partitioning.
-          rows.sort(Comparator.comparing(r -> r.<String>getAs("id")));
+          // Sorting by id makes a shard's content and order independent of upstream partitioning;
+          // then by source length, so a batch's prompts mostly share a length (fewer recurrent groups).
+          rows.sort(Comparator.comparing((Row r) -> {
+                String src = r.getAs("source");
+                return src == null ? 0 : src.length();
+              }).thenComparing(r -> r.<String>getAs("id")));
           return scoreRows(rows, model, decode, prep, shards, done).iterator();
         }, true);
 

@@ -42,16 +42,15 @@ public final class TeacherScorer {
     List<Hypothesis> beams = decoder.beam(prompts, decode.beamWidth());
     DistilleryConfig.Decode sampling = new DistilleryConfig.Decode("sample", decode.beamWidth(),
         decode.lengthPenalty(), decode.maxNewTokens(), prepare.sampleTemperature(), prepare.sampleTopP(),
-        decode.batchSize(), prepare.seed());
+        decode.batchSize(), prepare.seed(), decode.noRepeatNgram());
     Decoder sampler = new Decoder(teacher, sampling);
     List<List<Hypothesis>> samples = new ArrayList<>();
     for (int s = 0; s < prepare.samples(); s++) {
-      List<Hypothesis> drawn = new ArrayList<>(n);
+      List<Random> randoms = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
-        Random random = new Random(Hashing.stableHash64(ids.get(i)) ^ (prepare.seed() * 1_000_003L + s));
-        drawn.add(sampler.sample(List.of(prompts.get(i)), random).get(0));
+        randoms.add(new Random(Hashing.stableHash64(ids.get(i)) ^ (prepare.seed() * 1_000_003L + s)));
       }
-      samples.add(drawn);
+      samples.add(sampler.sample(prompts, randoms));
     }
     // One teacher-forced pass over every sequence of the batch: reference, beam, samples.
     List<int[]> rows = new ArrayList<>();
