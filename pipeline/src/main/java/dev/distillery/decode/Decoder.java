@@ -169,13 +169,19 @@ public final class Decoder {
           for (Beam b : beams) {
             banRepeats(lp[b.row()], b.tokens(), b.tokens().length, config.noRepeatNgram());
           }
-          for (Beam cand : expand(beams, lp, 2 * width)) {
+          List<Beam> candidates = expand(beams, lp, 2 * width);
+          for (int rank = 0; rank < candidates.size(); rank++) {
+            Beam cand = candidates.get(rank);
             int tok = cand.tokens()[cand.tokens().length - 1];
             if (tok == BpeTokenizer.EOS) {
-              int[] t = Arrays.copyOf(cand.tokens(), cand.tokens().length - 1);
-              finished.get(p).add(new Hypothesis(t, cand.logLikelihood(), true));
-              if (finished.get(p).size() >= width) {
-                break;
+              // An ending counts only if it ranks among the best `width` continuations; otherwise a
+              // merely second-best </s> would end the search early (and width 1 would not be greedy).
+              if (rank < width) {
+                int[] t = Arrays.copyOf(cand.tokens(), cand.tokens().length - 1);
+                finished.get(p).add(new Hypothesis(t, cand.logLikelihood(), true));
+                if (finished.get(p).size() >= width) {
+                  break;
+                }
               }
             } else if (kept.size() < width) {
               kept.add(cand);

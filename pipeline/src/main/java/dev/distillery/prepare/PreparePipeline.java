@@ -110,7 +110,12 @@ public final class PreparePipeline {
                 String src = r.getAs("source");
                 return src == null ? 0 : src.length();
               }).thenComparing(r -> r.<String>getAs("id")));
-          return scoreRows(rows, model, decode, prep, shards, done).iterator();
+          List<Row> scoredRows = scoreRows(rows, model, decode, prep, shards, done);
+          TaskContext task = TaskContext.get();
+          if (task != null && task.partitionId() == prep.failFirstAttemptOfShard() && task.attemptNumber() == 0) {
+            return failingHalfway(scoredRows, task.partitionId());
+          }
+          return scoredRows.iterator();
         }, true);
 
     ProgressListener listener = new ProgressListener(progress, done, toScore, shards);
@@ -203,6 +208,30 @@ public final class PreparePipeline {
       done.add(slice.size());
     }
     return out;
+  }
+
+  /** Fault injection: yields half the rows (so the writer has started a file), then dies. */
+  private static Iterator<Row> failingHalfway(List<Row> rows, int shard) {
+    Iterator<Row> it = rows.iterator();
+    int half = rows.size() / 2;
+    return new Iterator<>() {
+      int given;
+
+      @Override
+      public boolean hasNext() {
+        if (given == half) {
+          throw new IllegalStateException("Injected failure (prepare.fail-first-attempt-of-shard): shard " + shard
+              + " after " + half + " rows");
+        }
+        return it.hasNext();
+      }
+
+      @Override
+      public Row next() {
+        given++;
+        return it.next();
+      }
+    };
   }
 
   static Row toRow(TeacherOutput o) {

@@ -263,6 +263,26 @@ class PreparePipelineTest {
   }
 
   @Test
+  void aTaskThatDiesHalfwayAndIsRetriedLeavesNoDuplicateRows() throws Exception {
+    DistilleryConfig failing = ConfigLoader.load(Optional.empty(), List.of(
+        "tokenizer.vocab-size=300", "model.max-tokens=400", "prepare.shards=4", "prepare.top-k=5",
+        "prepare.samples=0", "decode.max-new-tokens=4", "prepare.fail-first-attempt-of-shard=1"));
+    Path out = dir.resolve("retried");
+    Manifest m = PreparePipeline.run(spark, failing, corpus.toString(), teacher, out, QUIET);
+    Dataset<Row> written = spark.read().parquet(out.toString());
+    assertEquals(60, m.rows());
+    assertEquals(60, written.count());
+    assertEquals(60, written.select("id").distinct().count());
+    // The retried shard holds exactly the ids an undisturbed run puts there.
+    assertEquals(
+        spark.read().parquet(targets.toString()).filter("shard = 1").select("id").orderBy("id").collectAsList(),
+        written.filter("shard = 1").select("id").orderBy("id").collectAsList());
+    try (var files = Files.walk(out)) {
+      assertTrue(files.noneMatch(p -> p.toString().contains("_temporary")), "attempt files left behind");
+    }
+  }
+
+  @Test
   void inspectSummarizesTheTargets() throws Exception {
     Map<String, Object> report = Inspect.run(spark, targets, 2);
     assertEquals(60L, report.get("rows"));

@@ -12,7 +12,7 @@ public final class TestSpark {
   public static synchronized SparkSession get() {
     if (session == null) {
       session = SparkSession.builder()
-          .master("local[2]")
+          .master("local[2,2]")
           .appName("distillery-tests")
           .config("spark.ui.enabled", "false")
           .config("spark.sql.shuffle.partitions", "4")
