@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Entrypoint of the Distillery images.
+#   driver|executor ...   Spark on Kubernetes: hand over to Spark's own entrypoint.
+#   spark-submit ...      spark-submit with Distillery's jars and the Java 17 flags.
+#   <command> ...         a Distillery command (train, prepare, distill, ...) in Spark local mode.
+set -euo pipefail
+HOME_DIR="${DISTILLERY_HOME:-/opt/distillery}"
+opens=$(sed -n 's/^java17\.opens=//p' "$HOME_DIR/conf/java17.properties")
+jars=$(ls "$HOME_DIR"/lib/*.jar | paste -sd, -)
+case "${1:-}" in
+  driver|executor)
+    exec /opt/entrypoint.sh "$@" ;;
+  spark-submit)
+    shift
+    exec "${SPARK_HOME:-/opt/spark}/bin/spark-submit" \
+      --conf "spark.driver.extraJavaOptions=$opens" --conf "spark.executor.extraJavaOptions=$opens" \
+      --conf spark.executorEnv.OMP_NUM_THREADS=1 \
+      --conf "spark.executor.resource.gpu.discoveryScript=$HOME_DIR/conf/gpu-discovery.sh" \
+      --jars "$jars" "$@" ;;
+  ""|-h|--help)
+    exec "$0" spark-submit --master 'local[*]' --class dev.distillery.jobs.Distillery "$HOME_DIR/distillery-jobs.jar" --help ;;
+  *)
+    exec "$0" spark-submit --master "${DISTILLERY_MASTER:-local[*]}" --class dev.distillery.jobs.Distillery \
+      "$HOME_DIR/distillery-jobs.jar" "$@" ;;
+esac
