@@ -44,6 +44,10 @@ final class DemoCommand implements Callable<Integer> {
       description = "KD losses to compare with the ce baseline (default: ${DEFAULT-VALUE}).")
   List<String> losses;
 
+  @Option(names = "--student-epochs", paramLabel = "N", defaultValue = "5",
+      description = "Epochs for the students, which see far fewer pairs than the teacher (default: ${DEFAULT-VALUE}).")
+  int studentEpochs;
+
   @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override one config key (repeatable).")
   List<String> overrides = new ArrayList<>();
 
@@ -77,27 +81,30 @@ final class DemoCommand implements Callable<Integer> {
 
     Map<String, DistillPipeline.Scores> students = new LinkedHashMap<>();
     List<String> all = new ArrayList<>(List.of("ce"));
+    DistillPipeline.Scores teacherOnSplit = null;
     all.addAll(losses);
     int stage = 4;
     for (String loss : all) {
       progress.line("demo %d/%d: distill a student with loss %s", stage++, stages, loss);
       List<String> lo = new ArrayList<>(o);
       lo.add("distill.loss=" + loss);
+      lo.add("train.epochs=" + studentEpochs);
       DistilleryConfig c = ConfigLoader.load(Optional.of(config), lo);
       DistillPipeline.Summary s = DistillPipeline.run(spark, c, output.resolve("targets"), output.resolve("student-" + loss),
           false, null, progress);
       students.put(loss, s.table().get(1));
-      if (students.size() == 1) {
-        students.put("teacher", s.table().get(0));
-      }
+      teacherOnSplit = s.table().get(0);
     }
-    progress.line("%ndemo results on held-out pairs (students: %d examples of the teacher's held-out split; "
-        + "teacher on %d held-out pairs: chrF %.2f vs copy-source %.2f)", students.get("ce") == null ? 0 : conf.distill().evalExamples(),
-        teacher.examples(), teacher.model().chrf(), teacher.copySource().chrf());
-    progress.line("%-16s %11s %9s %10s", "system", "beam BLEU", "beam chrF", "ref ppl");
+    progress.line("%nteacher on the %d held-out pairs: %s chrF %.2f, copying the source %.2f", teacher.examples(),
+        conf.decode().strategy(), teacher.model().chrf(), teacher.copySource().chrf());
+    progress.line("on the targets' held-out split (distill.eval-examples at most):");
+    progress.line("%-16s %11s %11s %9s %9s %10s", "system", "greedy BLEU", "greedy chrF", "beam BLEU", "beam chrF",
+        "ref ppl");
+    progress.line("%-16s %11s %11s %9.2f %9.2f %10.2f", "teacher", "-", "-", teacherOnSplit.beamBleu(),
+        teacherOnSplit.beamChrf(), teacherOnSplit.referencePerplexity());
     for (Map.Entry<String, DistillPipeline.Scores> e : students.entrySet()) {
       DistillPipeline.Scores s = e.getValue();
-      progress.line("%-16s %11.2f %9.2f %10.2f", e.getKey().equals("teacher") ? "teacher" : "student " + e.getKey(),
+      progress.line("%-16s %11.2f %11.2f %9.2f %9.2f %10.2f", "student " + e.getKey(), s.greedyBleu(), s.greedyChrf(),
           s.beamBleu(), s.beamChrf(), s.referencePerplexity());
     }
     progress.line("demo done in %.0f s; everything is in %s (report.html per student)", progress.elapsedSeconds(), output);

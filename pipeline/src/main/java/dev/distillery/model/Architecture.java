@@ -29,6 +29,27 @@ public sealed interface Architecture permits LstmArchitecture, TransformerArchit
    */
   boolean incremental();
 
+  /**
+   * The part every architecture shares: Adam, Xavier init, gradient clipping at 1.0 of the given
+   * kind, the {@value #INPUT} input and an {@code embed} layer of width {@code width} (NCW output).
+   */
+  static org.deeplearning4j.nn.conf.ComputationGraphConfiguration.GraphBuilder embedded(
+      long seed, double learningRate, org.deeplearning4j.nn.conf.GradientNormalization clipping, int vocabSize,
+      int width) {
+    var g = new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()
+        .seed(seed)
+        .updater(new org.nd4j.linalg.learning.config.Adam(learningRate))
+        .weightInit(org.deeplearning4j.nn.weights.WeightInit.XAVIER)
+        .gradientNormalization(clipping)
+        .gradientNormalizationThreshold(1.0)
+        .graphBuilder()
+        // No setInputTypes: shape inference would set the embedding's nIn to the input's width (1).
+        .addInputs(INPUT);
+    g.addLayer("embed", new org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer.Builder()
+        .nIn(vocabSize).nOut(width).outputDataFormat(org.deeplearning4j.nn.conf.RNNFormat.NCW).build(), INPUT);
+    return g;
+  }
+
   static Architecture of(String name) {
     return switch (name) {
       case "lstm" -> new LstmArchitecture();

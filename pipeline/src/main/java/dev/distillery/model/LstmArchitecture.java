@@ -3,15 +3,9 @@ package dev.distillery.model;
 import dev.distillery.config.DistilleryConfig;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.GradientNormalization;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
-import org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer;
 import org.deeplearning4j.nn.conf.layers.LSTM;
-import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
-import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
-import org.nd4j.linalg.learning.config.Adam;
-import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /**
  * An LSTM language model from DL4J's built-in layers: embedding, {@code layers} LSTMs of
@@ -22,18 +16,8 @@ public final class LstmArchitecture implements Architecture {
   @Override
   public ComputationGraphConfiguration configure(
       DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head) {
-    var g = new NeuralNetConfiguration.Builder()
-        .seed(seed)
-        .updater(new Adam(learningRate))
-        .weightInit(WeightInit.XAVIER)
-        // Clipping keeps early LSTM steps from exploding on long verses.
-        .gradientNormalization(GradientNormalization.ClipElementWiseAbsoluteValue)
-        .gradientNormalizationThreshold(1.0)
-        .graphBuilder()
-        // No setInputTypes: shape inference would set the embedding's nIn to the input's width (1).
-        .addInputs(INPUT);
-    g.addLayer("embed", new EmbeddingSequenceLayer.Builder()
-        .nIn(vocabSize).nOut(shape.embedding()).outputDataFormat(RNNFormat.NCW).build(), INPUT);
+    // Element-wise clipping keeps early LSTM steps from exploding on long verses.
+    var g = Architecture.embedded(seed, learningRate, GradientNormalization.ClipElementWiseAbsoluteValue, vocabSize, shape.embedding());
     String previous = "embed";
     for (int i = 0; i < shape.layers(); i++) {
       String name = "lstm" + i;

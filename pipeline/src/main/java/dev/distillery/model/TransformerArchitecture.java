@@ -3,14 +3,6 @@ package dev.distillery.model;
 import dev.distillery.config.DistilleryConfig;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.GradientNormalization;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.RNNFormat;
-import org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer;
-import org.deeplearning4j.nn.conf.layers.RnnOutputLayer;
-import org.deeplearning4j.nn.weights.WeightInit;
-import org.nd4j.linalg.activations.Activation;
-import org.nd4j.linalg.learning.config.Adam;
-import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 /**
  * A decoder-only Transformer language model (Vaswani et al. 2017, decoder stack only, pre-LayerNorm):
@@ -29,18 +21,8 @@ public final class TransformerArchitecture implements Architecture {
       throw new IllegalArgumentException(
           "Cannot build transformer: heads must divide hidden: " + shape.heads() + " and " + shape.hidden());
     }
-    var g = new NeuralNetConfiguration.Builder()
-        .seed(seed)
-        .updater(new Adam(learningRate))
-        .weightInit(WeightInit.XAVIER)
-        // Norm clipping (not element-wise) keeps the update direction; attention logits can spike early.
-        .gradientNormalization(GradientNormalization.ClipL2PerLayer)
-        .gradientNormalizationThreshold(1.0)
-        .graphBuilder()
-        // No setInputTypes: shape inference would set the embedding's nIn to the input's width (1).
-        .addInputs(INPUT);
-    g.addLayer("embed", new EmbeddingSequenceLayer.Builder()
-        .nIn(vocabSize).nOut(shape.hidden()).outputDataFormat(RNNFormat.NCW).build(), INPUT);
+    // Norm clipping (not element-wise) keeps the update direction; attention logits can spike early.
+    var g = Architecture.embedded(seed, learningRate, GradientNormalization.ClipL2PerLayer, vocabSize, shape.hidden());
     String previous = "embed";
     for (int i = 0; i < shape.layers(); i++) {
       String name = "block" + i;
