@@ -45,7 +45,8 @@ public final class DistillQuality {
     for (String loss : List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd")) {
       Path out = work.resolve("student-" + loss);
       deleteTree(out);
-      List<String> o = new ArrayList<>(List.of("prepare.overwrite=true", "distill.loss=" + loss));
+      // Students see far fewer pairs than the teacher: more epochs, as in the demo.
+      List<String> o = new ArrayList<>(List.of("prepare.overwrite=true", "distill.loss=" + loss, "train.epochs=5"));
       DistilleryConfig c = ConfigLoader.load(Optional.of(conf), o);
       DistillPipeline.Summary s = DistillPipeline.run(spark, c, targets, out, false, null, progress);
       if (!teacherRow) {
