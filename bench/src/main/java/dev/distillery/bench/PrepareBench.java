@@ -145,7 +145,7 @@ public final class PrepareBench {
         + "\n" + memory.render("bin/bench prepare " + rows);
     System.out.println(text);
     Files.createDirectories(Path.of("bench", "results"));
-    Files.writeString(Path.of("bench", "results", "prepare.md"), text);
+    Files.writeString(Path.of("bench", "results", "prepare-" + rows + ".md"), text);
   }
 
   /** Mean KL(exact || stored) per position over the k+1 buckets, for the reference outputs of 20 rows. */
