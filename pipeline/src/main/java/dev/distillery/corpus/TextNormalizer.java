@@ -38,6 +38,37 @@ public final class TextNormalizer {
     return out;
   }
 
+  /**
+   * Splits plain-text rows (no source) longer than {@code overChars} characters into one row per
+   * sentence with Spark NLP's rule-based {@code SentenceDetector}; the pieces are named
+   * {@code id#0}, {@code id#1}, ... Pairs and shorter texts pass through unchanged.
+   */
+  public static Dataset<Row> splitSentences(Dataset<Row> rows, int overChars) {
+    org.apache.spark.sql.Column isLong = col("source").isNull()
+        .and(org.apache.spark.sql.functions.length(col("target")).gt(overChars));
+    Dataset<Row> keep = rows.filter(org.apache.spark.sql.functions.not(isLong));
+    DocumentAssembler assembler = new DocumentAssembler();
+    assembler.setInputCol("target");
+    assembler.setOutputCol("split_document");
+    com.johnsnowlabs.nlp.annotators.sbd.pragmatic.SentenceDetector sentences =
+        new com.johnsnowlabs.nlp.annotators.sbd.pragmatic.SentenceDetector();
+    sentences.setInputCols(new String[] {"split_document"});
+    sentences.setOutputCol("split_sentences");
+    Finisher finisher = new Finisher();
+    finisher.setInputCols(new String[] {"split_sentences"});
+    finisher.setOutputCols(new String[] {"split_texts"});
+    finisher.setOutputAsArray(true);
+    Pipeline pipeline = new Pipeline().setStages(new PipelineStage[] {assembler, sentences, finisher});
+    Dataset<Row> longRows = rows.filter(isLong);
+    Dataset<Row> split = pipeline.fit(longRows.limit(0)).transform(longRows)
+        .selectExpr("*", "posexplode(split_texts) AS (split_n, split_text)")
+        .withColumn("id", org.apache.spark.sql.functions.concat_ws("#", col("id"), col("split_n").cast("string")))
+        .withColumn("target", col("split_text"))
+        .drop("split_texts", "split_n", "split_text");
+    return keep.unionByName(split.select(keep.columns()[0],
+        java.util.Arrays.copyOfRange(keep.columns(), 1, keep.columns().length)));
+  }
+
   private static Pipeline pipeline(String column) {
     DocumentAssembler assembler = new DocumentAssembler();
     assembler.setInputCol(column);

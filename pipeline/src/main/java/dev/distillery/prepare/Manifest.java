@@ -15,12 +15,14 @@ import java.util.Map;
  *
  * @param positions stored positions per kind of output ({@code reference}, {@code beam}, {@code samples})
  * @param wallSeconds wall time of the whole prepare run
+ * @param split plain-text documents split into sentences: {@code documents} and the {@code rows} they became
+ *     ({@code inputRows = rows − split.rows + split.documents + rejected})
  */
 public record Manifest(
     int schemaVersion, String input, String teacher, String teacherFingerprint, String tokenizerSha256,
     int vocabSize, int topK, Map<String, Object> decoding, int shards, long rows, Map<String, Long> positions,
-    long inputRows, Map<String, Long> rejectedByReason, double wallSeconds, String gitCommit, String createdAt,
-    String configSha256) {
+    long inputRows, Map<String, Long> rejectedByReason, Map<String, Long> split, double wallSeconds,
+    String gitCommit, String createdAt, String configSha256) {
   private static final ObjectMapper JSON = new ObjectMapper()
       .enable(SerializationFeature.INDENT_OUTPUT)
       .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);

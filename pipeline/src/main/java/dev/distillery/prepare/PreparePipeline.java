@@ -78,7 +78,20 @@ public final class PreparePipeline {
     int shards = prep.shards();
     spark.sparkContext().setJobDescription("Tokenize with the teacher's tokenizer and shard by id");
     spark.sparkContext().setJobDescription("Normalize text with Spark NLP");
-    JavaRDD<Row> accepted = dev.distillery.corpus.TextNormalizer.normalize(corpus.accepted()).toJavaRDD();
+    Dataset<Row> normalized = dev.distillery.corpus.TextNormalizer.normalize(corpus.accepted());
+    long splitDocuments = 0, splitRows = 0;
+    if (prep.splitSentencesOver() > 0) {
+      Dataset<Row> before = normalized.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+      splitDocuments = before.filter(org.apache.spark.sql.functions.col("source").isNull().and(
+          org.apache.spark.sql.functions.length(org.apache.spark.sql.functions.col("target")).gt(prep.splitSentencesOver())))
+          .count();
+      normalized = dev.distillery.corpus.TextNormalizer.splitSentences(before, prep.splitSentencesOver())
+          .persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+      splitRows = normalized.filter(org.apache.spark.sql.functions.col("id").contains("#")
+          .and(org.apache.spark.sql.functions.col("source").isNull())).count();
+      progress.line("split %d long plain-text documents into %d sentences", splitDocuments, splitRows);
+    }
+    JavaRDD<Row> accepted = normalized.toJavaRDD();
     JavaRDD<Tuple2<Row, String>> checked = accepted.map(r -> {
       BpeTokenizer tok = shared.value();
       String src = r.getAs("source");
@@ -159,11 +172,14 @@ public final class PreparePipeline {
         Math.min(prep.topK(), teacher.vocabSize()), decoding, shards, counts.getLong(0),
         Map.of("reference", counts.getLong(1), "beam", counts.getLong(2),
             "samples", counts.isNullAt(3) ? 0L : counts.getLong(3)),
-        corpus.inputRows(), rejectedByReason, (System.nanoTime() - start) / 1e9, Provenance.gitCommit(),
+        corpus.inputRows(), rejectedByReason, Map.of("documents", splitDocuments, "rows", splitRows),
+        (System.nanoTime() - start) / 1e9, Provenance.gitCommit(),
         java.time.Instant.now().toString(), config.hash());
-    if (manifest.rows() + manifest.rejectedRows() != corpus.inputRows()) {
+    // A split document is one input row and several output rows.
+    if (manifest.rows() - splitRows + splitDocuments + manifest.rejectedRows() != corpus.inputRows()) {
       throw new IllegalStateException("Cannot prepare: row accounting does not add up: " + manifest.rows()
-          + " written + " + manifest.rejectedRows() + " rejected != " + corpus.inputRows() + " input rows");
+          + " written (" + splitRows + " of them sentences of " + splitDocuments + " split documents) + "
+          + manifest.rejectedRows() + " rejected != " + corpus.inputRows() + " input rows");
     }
     // The tokenizer travels with the targets: distill checks and uses it without the teacher directory.
     tokenizer.save(output.resolve(TOKENIZER));

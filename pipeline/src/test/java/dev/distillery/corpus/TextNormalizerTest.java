@@ -32,4 +32,25 @@ class TextNormalizerTest {
     assertEquals("plain text row", out.get("c").<String>getAs("target"));
     assertEquals(2L, out.get("b").<Long>getAs("offset"));
   }
+
+  @Test
+  void splitsLongPlainTextIntoSentencesNamedAfterTheDocument() {
+    StructType schema = new StructType().add("id", DataTypes.StringType).add("source", DataTypes.StringType)
+        .add("target", DataTypes.StringType);
+    String doc = "In the beginning God created the heavens and the earth. The earth was formless and empty. "
+        + "God said, let there be light, and there was light.";
+    List<Row> rows = List.of(
+        RowFactory.create("long", null, doc),
+        RowFactory.create("short", null, "A short text. Two sentences."),
+        RowFactory.create("pair", "Una frase larga. Y otra más. Y otra.", "A long sentence. And another. And one more."));
+    Map<String, String> out = TextNormalizer.splitSentences(TestSpark.get().createDataFrame(rows, schema), 40)
+        .collectAsList().stream().collect(Collectors.toMap(r -> r.getAs("id"), r -> r.getAs("target")));
+
+    assertEquals(Map.of(
+        "long#0", "In the beginning God created the heavens and the earth.",
+        "long#1", "The earth was formless and empty.",
+        "long#2", "God said, let there be light, and there was light.",
+        "short", "A short text. Two sentences.",
+        "pair", "A long sentence. And another. And one more."), out);
+  }
 }
