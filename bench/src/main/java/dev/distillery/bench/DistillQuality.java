@@ -44,7 +44,7 @@ public final class DistillQuality {
     boolean teacherRow = false;
     for (String loss : List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd")) {
       Path out = work.resolve("student-" + loss);
-      deleteTree(out);
+      dev.distillery.util.FileTrees.deleteRecursively(out);
       // Students see far fewer pairs than the teacher: more epochs, as in the demo.
       List<String> o = new ArrayList<>(List.of("prepare.overwrite=true", "distill.loss=" + loss, "train.epochs=5"));
       DistilleryConfig c = ConfigLoader.load(Optional.of(conf), o);
@@ -67,16 +67,6 @@ public final class DistillQuality {
     spark.stop();
   }
 
-  static void deleteTree(Path p) throws java.io.IOException {
-    if (!Files.exists(p)) {
-      return;
-    }
-    try (var walk = Files.walk(p)) {
-      for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.delete(x);
-      }
-    }
-  }
 
   private DistillQuality() {}
 }

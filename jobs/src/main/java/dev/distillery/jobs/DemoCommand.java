@@ -63,7 +63,7 @@ final class DemoCommand implements Callable<Integer> {
     Progress progress = new Progress(System.out);
     Path train = sample.resolve("es-en.train.jsonl");
     Path heldout = sample.resolve("es-en.heldout.jsonl");
-    deleteTree(output);
+    dev.distillery.util.FileTrees.deleteRecursively(output);
     Files.createDirectories(output);
     int stages = 4 + losses.size();
 
@@ -111,14 +111,4 @@ final class DemoCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static void deleteTree(Path p) throws java.io.IOException {
-    if (!Files.exists(p)) {
-      return;
-    }
-    try (var walk = Files.walk(p)) {
-      for (Path x : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.delete(x);
-      }
-    }
-  }
 }

@@ -27,7 +27,10 @@ public final class Tokenization {
     return BpeTokenizer.train(texts, vocabSize, minPairCount);
   }
 
-  /** One tokenized row, or the reason it was rejected ({@code example == null}). */
+  /**
+   * One tokenized row with the corpus row it came from; {@code example == null} when it was
+   * rejected, with the reason in {@code detail}.
+   */
   public record Result(TokenizedExample example, Row row, String detail) implements java.io.Serializable {}
 
   /** Rejected rows in the {@link CorpusReader} rejected layout. */
@@ -54,7 +57,7 @@ public final class Tokenization {
       if (e.tokens().length > maxTokens) {
         return new Result(null, r, "sequence has " + e.tokens().length + " tokens, limit model.max-tokens " + maxTokens);
       }
-      return new Result(e, null, null);
+      return new Result(e, r, null);
     });
   }
 

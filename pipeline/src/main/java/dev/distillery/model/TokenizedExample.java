@@ -33,6 +33,11 @@ public record TokenizedExample(String id, int[] tokens, int targetStart) impleme
     return Arrays.copyOf(tokens, targetStart);
   }
 
+  /** The source ids (empty for a plain-text row). */
+  public int[] source() {
+    return targetStart > 1 ? Arrays.copyOfRange(tokens, 1, targetStart - 1) : new int[0];
+  }
+
   /** The target ids without {@code </s>}. */
   public int[] target() {
     return Arrays.copyOfRange(tokens, targetStart, tokens.length - 1);

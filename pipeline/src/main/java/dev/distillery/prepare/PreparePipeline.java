@@ -4,9 +4,9 @@ import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
 import dev.distillery.corpus.DataException;
+import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
-import dev.distillery.model.TokenizedExample;
 import dev.distillery.spark.Device;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.train.Progress;
@@ -76,53 +76,42 @@ public final class PreparePipeline {
     var shared = jsc.broadcast(tokenizer);
     int maxTokens = teacher.shape().maxTokens();
     int shards = prep.shards();
-    spark.sparkContext().setJobDescription("Tokenize with the teacher's tokenizer and shard by id");
     spark.sparkContext().setJobDescription("Normalize text with Spark NLP");
     Dataset<Row> normalized = dev.distillery.corpus.TextNormalizer.normalize(corpus.accepted());
     long splitDocuments = 0, splitRows = 0;
     if (prep.splitSentencesOver() > 0) {
       Dataset<Row> before = normalized.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+      long beforeRows = before.count();
       splitDocuments = before.filter(org.apache.spark.sql.functions.col("source").isNull().and(
           org.apache.spark.sql.functions.length(org.apache.spark.sql.functions.col("target")).gt(prep.splitSentencesOver())))
           .count();
       normalized = dev.distillery.corpus.TextNormalizer.splitSentences(before, prep.splitSentencesOver())
           .persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
-      splitRows = normalized.filter(org.apache.spark.sql.functions.col("id").contains("#")
-          .and(org.apache.spark.sql.functions.col("source").isNull())).count();
+      // Every row that was not split is still there once; the rest are the split documents' sentences.
+      splitRows = normalized.count() - (beforeRows - splitDocuments);
       progress.line("split %d long plain-text documents into %d sentences", splitDocuments, splitRows);
     }
-    JavaRDD<Row> accepted = normalized.toJavaRDD();
-    JavaRDD<Tuple2<Row, String>> checked = accepted.map(r -> {
-      BpeTokenizer tok = shared.value();
-      String src = r.getAs("source");
-      TokenizedExample e = TokenizedExample.of(r.getAs("id"), src == null ? null : tok.encode(src),
-          tok.encode(r.<String>getAs("target")));
-      return new Tuple2<>(r, e.tokens().length > maxTokens
-          ? "sequence has " + e.tokens().length + " tokens, limit model.max-tokens " + maxTokens : null);
-    }).persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
-    Dataset<Row> tooLong = spark.createDataFrame(checked.filter(t -> t._2() != null).map(t -> RowFactory.create(
-        t._1().<String>getAs("file"), t._1().<Long>getAs("offset"), t._1().<String>getAs("id"),
-        dev.distillery.corpus.RejectReason.TOO_MANY_TOKENS.code(), t._2(), null)),
-        corpus.rejected().schema());
+    spark.sparkContext().setJobDescription("Tokenize with the teacher's tokenizer and shard by id");
+    JavaRDD<Tokenization.Result> tokenized = Tokenization.tokenize(normalized, shared, maxTokens)
+        .persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+    Dataset<Row> tooLong = Tokenization.rejectedRows(spark, tokenized);
 
     LongAccumulator done = jsc.sc().longAccumulator("prepare examples");
-    long toScore = checked.filter(t -> t._2() == null).count();
+    long toScore = tokenized.filter(t -> t.example() != null).count();
     String teacherPath = teacherDir.toAbsolutePath().toString(); // Path is not Serializable
     DistilleryConfig.Decode decode = config.decode();
-    JavaRDD<Row> scored = checked.filter(t -> t._2() == null)
-        .mapToPair(t -> new Tuple2<>(shardOf(t._1().getAs("id"), shards), t._1()))
+    JavaRDD<Row> scored = tokenized.filter(t -> t.example() != null)
+        .mapToPair(t -> new Tuple2<>(shardOf(t.example().id(), shards), t))
         .partitionBy(new ShardPartitioner(shards))
-        .mapPartitions((Iterator<Tuple2<Integer, Row>> it) -> {
+        .mapPartitions((Iterator<Tuple2<Integer, Tokenization.Result>> it) -> {
           Device device = Device.forTask(prep.device(), TaskContext.get());
           LanguageModel model = TeacherCache.get(Path.of(teacherPath), device);
-          List<Row> rows = new ArrayList<>();
+          List<Tokenization.Result> rows = new ArrayList<>();
           it.forEachRemaining(t -> rows.add(t._2()));
           // Sorting by id makes a shard's content and order independent of upstream partitioning;
           // then by source length, so a batch's prompts mostly share a length (fewer recurrent groups).
-          rows.sort(Comparator.comparing((Row r) -> {
-                String src = r.getAs("source");
-                return src == null ? 0 : src.length();
-              }).thenComparing(r -> r.<String>getAs("id")));
+          rows.sort(Comparator.comparingInt((Tokenization.Result r) -> r.example().targetStart())
+              .thenComparing(r -> r.example().id()));
           List<Row> scoredRows = scoreRows(rows, model, decode, prep, shards, done);
           TaskContext task = TaskContext.get();
           if (task != null && task.partitionId() == prep.failFirstAttemptOfShard() && task.attemptNumber() == 0) {
@@ -147,11 +136,11 @@ public final class PreparePipeline {
     Dataset<Row> rejected = corpus.rejected().unionByName(tooLong);
     rejected.write().mode(SaveMode.Overwrite).parquet(output.resolve(REJECTED).toString());
     Map<String, Long> rejectedByReason = new TreeMap<>(corpus.rejectedByReason());
-    long tooMany = checked.filter(t -> t._2() != null).count();
+    long tooMany = tokenized.filter(t -> t.example() == null).count();
     if (tooMany > 0) {
       rejectedByReason.put(dev.distillery.corpus.RejectReason.TOO_MANY_TOKENS.code(), tooMany);
     }
-    checked.unpersist();
+    tokenized.unpersist();
 
     Dataset<Row> written = spark.read().parquet(output.toString());
     Row counts = written.selectExpr(
@@ -189,35 +178,29 @@ public final class PreparePipeline {
     return manifest;
   }
 
-  private static List<Row> scoreRows(List<Row> rows, LanguageModel model, DistilleryConfig.Decode decode,
-      DistilleryConfig.Prepare prep, int shards, LongAccumulator done) {
+  private static List<Row> scoreRows(List<Tokenization.Result> rows, LanguageModel model,
+      DistilleryConfig.Decode decode, DistilleryConfig.Prepare prep, int shards, LongAccumulator done) {
     List<Row> out = new ArrayList<>(rows.size());
-    BpeTokenizer tok = model.tokenizer();
     int batch = decode.batchSize();
     for (int from = 0; from < rows.size(); from += batch) {
-      List<Row> slice = rows.subList(from, Math.min(rows.size(), from + batch));
+      List<Tokenization.Result> slice = rows.subList(from, Math.min(rows.size(), from + batch));
       List<String> ids = new ArrayList<>();
-      List<int[]> sources = new ArrayList<>();
       List<int[]> prompts = new ArrayList<>();
       List<int[]> references = new ArrayList<>();
-      for (Row r : slice) {
-        String src = r.getAs("source");
-        TokenizedExample e = TokenizedExample.of(r.getAs("id"), src == null ? null : tok.encode(src),
-            tok.encode(r.<String>getAs("target")));
-        ids.add(e.id());
-        sources.add(src == null ? new int[0] : tok.encode(src));
-        prompts.add(e.prompt());
-        references.add(e.target());
+      for (Tokenization.Result r : slice) {
+        ids.add(r.example().id());
+        prompts.add(r.example().prompt());
+        references.add(r.example().target());
       }
       List<TeacherScorer.Scored> scored;
       synchronized (model) {
         scored = new TeacherScorer(model, decode, prep).score(ids, prompts, references);
       }
       for (int i = 0; i < slice.size(); i++) {
-        Row r = slice.get(i);
+        Row r = slice.get(i).row();
         TeacherScorer.Scored s = scored.get(i);
         out.add(RowFactory.create(
-            ids.get(i), r.getAs("source"), r.getAs("target"), sources.get(i),
+            ids.get(i), r.getAs("source"), r.getAs("target"), slice.get(i).example().source(),
             toRow(s.reference()), toRow(s.beam()), s.samples().stream().map(PreparePipeline::toRow).toArray(),
             shardOf(ids.get(i), shards)));
       }

@@ -1,6 +1,7 @@
 package dev.distillery.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.util.FileTrees;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,11 +31,11 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
     Files.createDirectories(dir);
     Path tmp = dir.resolve("step-" + step + ".tmp");
     Path done = dir.resolve("step-" + step);
-    deleteRecursively(tmp);
+    FileTrees.deleteRecursively(tmp);
     Files.createDirectories(tmp);
     ModelSerializer.writeModel(graph, tmp.resolve(MODEL).toFile(), true);
     JSON.writeValue(tmp.resolve(STATE).toFile(), this);
-    deleteRecursively(done);
+    FileTrees.deleteRecursively(done);
     Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
   }
 
@@ -59,14 +60,4 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
     return ModelSerializer.restoreComputationGraph(checkpoint.resolve(MODEL).toFile(), true);
   }
 
-  static void deleteRecursively(Path p) throws IOException {
-    if (!Files.exists(p)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(p)) {
-      for (Path x : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(x);
-      }
-    }
-  }
 }
