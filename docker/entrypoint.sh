@@ -6,7 +6,7 @@
 set -euo pipefail
 HOME_DIR="${DISTILLERY_HOME:-/opt/distillery}"
 opens=$(sed -n 's/^java17\.opens=//p' "$HOME_DIR/conf/java17.properties")
-jars=$(ls "$HOME_DIR"/lib/*.jar | paste -sd, -)
+jars=$(find "$HOME_DIR/lib" -name '*.jar' | sort | paste -sd, -)
 case "${1:-}" in
   driver|executor)
     exec /opt/entrypoint.sh "$@" ;;
