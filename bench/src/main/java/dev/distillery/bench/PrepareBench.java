@@ -50,7 +50,7 @@ public final class PrepareBench {
       TrainPipeline.run(spark, trainConf, "data/sample/es-en.train.jsonl", teacherDir, QUIET);
     }
     LanguageModel teacher = ModelBundle.load(teacherDir);
-    BpeTokenizer tok = teacher.tokenizer();
+    dev.distillery.tokenizer.TextTokenizer tok = teacher.tokenizer();
     Path corpus = work.resolve("corpus-" + rows + ".jsonl");
     List<String> lines = Files.readAllLines(Path.of("data/sample/es-en.heldout.jsonl"));
     lines.addAll(Files.readAllLines(Path.of("data/sample/es-en.train.jsonl")));

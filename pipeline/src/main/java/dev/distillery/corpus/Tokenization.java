@@ -2,6 +2,7 @@ package dev.distillery.corpus;
 
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Hashing;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,9 +47,9 @@ public final class Tokenization {
           .filter(f -> !f.name().equals("source") && !f.name().equals("target"))
           .toArray(org.apache.spark.sql.types.StructField[]::new));
 
-  public static JavaRDD<Result> tokenize(Dataset<Row> accepted, Broadcast<BpeTokenizer> tokenizer, int maxTokens) {
+  public static JavaRDD<Result> tokenize(Dataset<Row> accepted, Broadcast<? extends TextTokenizer> tokenizer, int maxTokens) {
     return accepted.toJavaRDD().map(r -> {
-      BpeTokenizer tok = tokenizer.value();
+      TextTokenizer tok = tokenizer.value();
       String id = r.getAs("id");
       String src = r.getAs("source");
       int[] source = src == null ? null : tok.encode(src);

@@ -1,7 +1,7 @@
 package dev.distillery.decode;
 
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.model.LanguageModel;
+import dev.distillery.model.CausalModel;
 import dev.distillery.tokenizer.BpeTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -13,10 +13,10 @@ import java.util.Random;
  * {@code <s> source <sep>}. Batches of {@code decode.batch-size} prompts are decoded together.
  */
 public final class Decoder {
-  private final LanguageModel model;
+  private final CausalModel model;
   private final DistilleryConfig.Decode config;
 
-  public Decoder(LanguageModel model, DistilleryConfig.Decode config) {
+  public Decoder(CausalModel model, DistilleryConfig.Decode config) {
     this.model = model;
     this.config = config;
   }

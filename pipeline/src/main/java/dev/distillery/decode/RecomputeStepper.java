@@ -1,6 +1,6 @@
 package dev.distillery.decode;
 
-import dev.distillery.model.LanguageModel;
+import dev.distillery.model.CausalModel;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -8,10 +8,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /** Re-runs the whole prefix each step: exact for any causal model, O(length^2) work. */
 final class RecomputeStepper implements Stepper {
-  private final LanguageModel model;
+  private final CausalModel model;
   private List<int[]> rows = List.of();
 
-  RecomputeStepper(LanguageModel model) {
+  RecomputeStepper(CausalModel model) {
     this.model = model;
   }
 

@@ -1,5 +1,6 @@
 package dev.distillery.decode;
 
+import dev.distillery.model.CausalModel;
 import dev.distillery.model.LanguageModel;
 import java.util.List;
 
@@ -23,7 +24,8 @@ public interface Stepper {
   float[][] step(int[] parents, int[] tokens);
 
   /** The stepper that fits the model: recurrent state when the architecture has it, else recompute. */
-  static Stepper of(LanguageModel model) {
-    return model.architecture().incremental() ? new RecurrentStepper(model) : new RecomputeStepper(model);
+  static Stepper of(CausalModel model) {
+    return model instanceof LanguageModel lm && lm.architecture().incremental()
+        ? new RecurrentStepper(lm) : new RecomputeStepper(model);
   }
 }

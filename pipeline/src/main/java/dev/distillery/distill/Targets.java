@@ -6,6 +6,7 @@ import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TargetsSchema;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -24,16 +25,16 @@ public final class Targets {
    *
    * @param student the tokenizer of a student initialized from a checkpoint, or null
    */
-  public static Manifest open(Path dir, int topK, BpeTokenizer student) throws IOException {
+  public static Manifest open(Path dir, int topK, TextTokenizer student) throws IOException {
     Manifest m = Manifest.read(dir);
-    BpeTokenizer stored = BpeTokenizer.load(dir.resolve(PreparePipeline.TOKENIZER));
+    TextTokenizer stored = TextTokenizer.load(dir.resolve(PreparePipeline.TOKENIZER));
     if (!stored.sha256().equals(m.tokenizerSha256())) {
       throw new ConfigException("Cannot distill: tokenizerSha256 in the manifest does not match "
           + PreparePipeline.TOKENIZER + " (" + m.tokenizerSha256() + " vs " + stored.sha256() + "): " + dir);
     }
     if (student != null && !student.sha256().equals(m.tokenizerSha256())) {
-      throw new ConfigException("Cannot distill: the student's tokenizer is not the teacher's (tokenizerSha256 "
-          + m.tokenizerSha256() + " vs " + student.sha256() + "): " + dir);
+      throw new ConfigException("Cannot distill: the student must use the teacher's vocabulary, but distill.init "
+          + "has another tokenizer (tokenizerSha256 " + m.tokenizerSha256() + " vs " + student.sha256() + "): " + dir);
     }
     if (stored.vocabSize() != m.vocabSize() || (student != null && student.vocabSize() != m.vocabSize())) {
       throw new ConfigException("Cannot distill: vocabSize " + m.vocabSize() + " in the manifest differs from the tokenizer's "
@@ -82,35 +83,55 @@ public final class Targets {
     }
 
     private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
-      int[] ids = ints(output.getList(0));
-      boolean finished = output.getBoolean(2);
-      TokenizedExample seq = TokenizedExample.of(id, source, ids);
       List<Object> topIds = output.getList(3);
       List<Object> topLps = output.getList(4);
       List<Object> tails = output.getList(5);
-      int width = CompactLabels.width(k);
       int positions = tails.size();
-      float[] labels = new float[positions * width];
-      int[] tokens = seq.tokens();
+      int[][] ids = new int[positions][];
+      float[][] lps = new float[positions][];
+      float[] tail = new float[positions];
       for (int p = 0; p < positions; p++) {
-        List<Object> pid = seq(topIds.get(p));
+        ids[p] = ints(seq(topIds.get(p)));
         List<Object> plp = seq(topLps.get(p));
-        int base = p * width;
-        int goldIndex = seq.targetStart() + p;
-        labels[base + CompactLabels.GOLD] = goldIndex < tokens.length ? tokens[goldIndex] : BpeTokenizer.EOS;
-        double tail = (Float) tails.get(p);
-        for (int j = 0; j < plp.size(); j++) {
-          if (j < k) {
-            labels[base + CompactLabels.IDS + j] = (Integer) pid.get(j);
-            labels[base + CompactLabels.IDS + k + j] = (Float) plp.get(j);
-          } else {
-            tail += Math.exp((Float) plp.get(j)); // entries beyond the k used join the tail
-          }
+        lps[p] = new float[plp.size()];
+        for (int j = 0; j < lps[p].length; j++) {
+          lps[p][j] = (Float) plp.get(j);
         }
-        labels[base + CompactLabels.TAIL] = (float) Math.min(1.0, tail);
+        tail[p] = (Float) tails.get(p);
       }
-      return new DistillExample(id, tokens, seq.targetStart(), role, labels, finished);
+      return Targets.example(id, source, ints(output.getList(0)), output.getBoolean(2), ids, lps, tail, role, k);
     }
+  }
+
+  /**
+   * A training sequence {@code <s> source <sep> ids </s>} with compact labels from the teacher's
+   * top-k along it; entries beyond the {@code k} used join the tail.
+   *
+   * @param topIds {@code [n + 1][≥ k]}, {@code topLps} likewise, {@code tails} {@code [n + 1]}
+   */
+  public static DistillExample example(String id, int[] source, int[] ids, boolean finished, int[][] topIds,
+      float[][] topLps, float[] tails, DistillExample.Role role, int k) {
+    TokenizedExample seq = TokenizedExample.of(id, source, ids);
+    int width = CompactLabels.width(k);
+    int positions = tails.length;
+    float[] labels = new float[positions * width];
+    int[] tokens = seq.tokens();
+    for (int p = 0; p < positions; p++) {
+      int base = p * width;
+      int goldIndex = seq.targetStart() + p;
+      labels[base + CompactLabels.GOLD] = goldIndex < tokens.length ? tokens[goldIndex] : BpeTokenizer.EOS;
+      double tail = tails[p];
+      for (int j = 0; j < topLps[p].length; j++) {
+        if (j < k) {
+          labels[base + CompactLabels.IDS + j] = topIds[p][j];
+          labels[base + CompactLabels.IDS + k + j] = topLps[p][j];
+        } else {
+          tail += Math.exp(topLps[p][j]);
+        }
+      }
+      labels[base + CompactLabels.TAIL] = (float) Math.min(1.0, tail);
+    }
+    return new DistillExample(id, tokens, seq.targetStart(), role, labels, finished);
   }
 
   @SuppressWarnings("unchecked")

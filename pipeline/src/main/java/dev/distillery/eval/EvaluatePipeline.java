@@ -9,6 +9,7 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
@@ -41,7 +42,7 @@ public final class EvaluatePipeline {
     progress.line("corpus %s: %s", input, corpus.summary());
     corpus.requireUsable(config.corpus().maxRejectFraction());
     List<Row> rows = corpus.accepted().orderBy("file", "offset").collectAsList();
-    BpeTokenizer tok = model.tokenizer();
+    TextTokenizer tok = model.tokenizer();
     List<TokenizedExample> examples = new ArrayList<>(rows.size());
     List<String> sources = new ArrayList<>(), references = new ArrayList<>();
     for (Row r : rows) {

@@ -2,6 +2,7 @@ package dev.distillery.model;
 
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import java.util.List;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -13,14 +14,14 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * trained with. Not thread-safe: recurrent decoding keeps state in the graph; use one instance per
  * thread.
  */
-public final class LanguageModel {
+public final class LanguageModel implements CausalModel {
   private final ComputationGraph graph;
   private final Architecture architecture;
   private final DistilleryConfig.Model shape;
-  private final BpeTokenizer tokenizer;
+  private final TextTokenizer tokenizer;
 
   public LanguageModel(
-      ComputationGraph graph, DistilleryConfig.Model shape, BpeTokenizer tokenizer) {
+      ComputationGraph graph, DistilleryConfig.Model shape, TextTokenizer tokenizer) {
     this.graph = graph;
     this.shape = shape;
     this.architecture = Architecture.of(shape.architecture());
@@ -35,13 +36,13 @@ public final class LanguageModel {
 
   /** A freshly initialized model with a softmax/cross-entropy output. */
   public static LanguageModel create(
-      DistilleryConfig.Model shape, BpeTokenizer tokenizer, long seed, double learningRate) {
+      DistilleryConfig.Model shape, TextTokenizer tokenizer, long seed, double learningRate) {
     return create(shape, tokenizer, seed, learningRate, OutputHead.softmaxCrossEntropy());
   }
 
   /** A freshly initialized model with the given output layer. */
   public static LanguageModel create(
-      DistilleryConfig.Model shape, BpeTokenizer tokenizer, long seed, double learningRate, OutputHead head) {
+      DistilleryConfig.Model shape, TextTokenizer tokenizer, long seed, double learningRate, OutputHead head) {
     var conf = Architecture.of(shape.architecture())
         .configure(shape, tokenizer.vocabSize(), seed, learningRate, head);
     ComputationGraph graph = new ComputationGraph(conf);
@@ -61,10 +62,26 @@ public final class LanguageModel {
     return shape;
   }
 
-  public BpeTokenizer tokenizer() {
+  public TextTokenizer tokenizer() {
     return tokenizer;
   }
 
+  @Override
+  public int maxTokens() {
+    return shape.maxTokens();
+  }
+
+  @Override
+  public long weightBytes() {
+    return graph.numParams() * Float.BYTES;
+  }
+
+  @Override
+  public String describe() {
+    return shape.architecture();
+  }
+
+  @Override
   public int vocabSize() {
     return tokenizer.vocabSize();
   }

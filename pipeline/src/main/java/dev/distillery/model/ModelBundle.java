@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Hashing;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -69,13 +70,13 @@ public final class ModelBundle {
     if (!"distillery-model".equals(meta.get("format"))) {
       throw new IOException("Cannot load model: not a Distillery model (format " + meta.get("format") + "): " + dir);
     }
-    BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve(TOKENIZER_FILE));
+    TextTokenizer tokenizer = TextTokenizer.load(dir.resolve(TOKENIZER_FILE));
     if (!tokenizer.sha256().equals(meta.get("tokenizerSha256"))) {
       throw new IOException("Cannot load model: tokenizer.json does not match the tokenizer the model was trained with (sha256 "
           + tokenizer.sha256() + " vs " + meta.get("tokenizerSha256") + "): " + dir);
     }
     DistilleryConfig.Model shape = JSON.convertValue(meta.get("shape"), DistilleryConfig.Model.class);
-    ComputationGraph graph = ModelSerializer.restoreComputationGraph(dir.resolve(MODEL_FILE).toFile(), true);
+    ComputationGraph graph = ModelZip.restore(dir.resolve(MODEL_FILE));
     return new LanguageModel(graph, shape, tokenizer);
   }
 

@@ -1,7 +1,7 @@
 package dev.distillery.prepare;
 
-import dev.distillery.model.ModelBundle;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -79,7 +79,7 @@ public final class Inspect {
       lo = ENTROPY_BINS[b];
     }
     out.put("entropyHistogramNats", hist);
-    BpeTokenizer tok = tokenizer(manifest);
+    TextTokenizer tok = tokenizer(targets);
     List<Map<String, Object>> samples = new ArrayList<>();
     for (Row r : df.orderBy("shard", "id").limit(examples).collectAsList()) {
       Map<String, Object> e = new LinkedHashMap<>();
@@ -95,11 +95,11 @@ public final class Inspect {
     return out;
   }
 
-  private static BpeTokenizer tokenizer(Manifest manifest) {
+  private static TextTokenizer tokenizer(Path targets) {
     try {
-      return BpeTokenizer.load(Path.of(manifest.teacher()).resolve(ModelBundle.TOKENIZER_FILE));
+      return TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
     } catch (IOException | RuntimeException e) {
-      return null; // the teacher moved: show ids instead of text
+      return null; // an unreadable tokenizer: show ids instead of text
     }
   }
 

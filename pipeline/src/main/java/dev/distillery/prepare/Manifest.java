@@ -7,7 +7,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import dev.distillery.spark.Device;
+import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import org.apache.spark.SparkEnv;
 
 /**
  * {@code _manifest.json}: what a targets directory holds and how it was made. Written last, under a
@@ -17,15 +21,48 @@ import java.util.Map;
  * @param wallSeconds wall time of the whole prepare run
  * @param split plain-text documents split into sentences: {@code documents} and the {@code rows} they became
  *     ({@code inputRows = rows − split.rows + split.documents + rejected})
+ * @param placement where each shard's teacher task ran (executor, host, process id, device), by shard
  */
 public record Manifest(
     int schemaVersion, String input, String teacher, String teacherFingerprint, String tokenizerSha256,
     int vocabSize, int topK, Map<String, Object> decoding, int shards, long rows, Map<String, Long> positions,
-    long inputRows, Map<String, Long> rejectedByReason, Map<String, Long> split, double wallSeconds,
+    long inputRows, Map<String, Long> rejectedByReason, Map<String, Long> split, List<Placement> placement,
+    double wallSeconds,
     String gitCommit, String createdAt, String configSha256) {
   private static final ObjectMapper JSON = new ObjectMapper()
       .enable(SerializationFeature.INDENT_OUTPUT)
       .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+  /**
+   * Where one shard's teacher task ran. {@code executor} is Spark's executor id ({@code driver} in
+   * local mode); {@code pid} tells executors in separate JVMs apart.
+   */
+  public record Placement(int shard, String executor, String host, long pid, String device) {
+    static Placement here(int shard, Device device) {
+      SparkEnv env = SparkEnv.get();
+      return new Placement(shard, env == null ? "driver" : env.executorId(),
+          org.apache.spark.util.Utils.localHostName(), ProcessHandle.current().pid(), device.toString());
+    }
+
+    String encode() {
+      return shard + "\t" + executor + "\t" + host + "\t" + pid + "\t" + device;
+    }
+
+    /** One entry per shard, by shard; a shard recomputed after a lost executor keeps its last success. */
+    static List<Placement> decode(List<String> encoded) {
+      Map<Integer, Placement> byShard = new TreeMap<>();
+      for (String line : encoded) {
+        String[] f = line.split("\t", -1);
+        Placement p = new Placement(Integer.parseInt(f[0]), f[1], f[2], Long.parseLong(f[3]), f[4]);
+        byShard.put(p.shard(), p);
+      }
+      return List.copyOf(byShard.values());
+    }
+  }
+
+  public Manifest {
+    placement = placement == null ? List.of() : List.copyOf(placement); // absent in manifests before 0.1.0
+  }
 
   public long rejectedRows() {
     return rejectedByReason.values().stream().mapToLong(Long::longValue).sum();

@@ -5,10 +5,9 @@ import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
 import dev.distillery.corpus.DataException;
 import dev.distillery.corpus.Tokenization;
-import dev.distillery.model.LanguageModel;
-import dev.distillery.model.ModelBundle;
+import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
-import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Progress;
 import dev.distillery.util.Hashing;
 import dev.distillery.util.Provenance;
@@ -21,10 +20,14 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import org.apache.spark.Partitioner;
 import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.resource.ResourceProfile;
+import org.apache.spark.resource.ResourceProfileBuilder;
+import org.apache.spark.resource.TaskResourceRequests;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
@@ -33,6 +36,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.util.CollectionAccumulator;
 import org.apache.spark.util.LongAccumulator;
 import scala.Tuple2;
 
@@ -62,19 +66,25 @@ public final class PreparePipeline {
       throw new DataException("Cannot prepare: output already exists (set prepare.overwrite = true or pass "
           + "--overwrite to replace it whole): " + output);
     }
+    Optional<ResourceProfile> gpuProfile = teacherResources(spark, prep.device());
     // Loading on the driver checks the model directory and that tokenizer and model agree before any work.
-    LanguageModel teacher = ModelBundle.load(teacherDir);
-    BpeTokenizer tokenizer = teacher.tokenizer();
-    String fingerprint = ModelBundle.fingerprint(teacherDir);
-    progress.line("teacher %s: %s, vocabulary %d, fingerprint %s", teacherDir, teacher.shape().architecture(),
+    int maxTokensConfigured = config.model().maxTokens();
+    CausalModel teacher = TeacherCache.open(teacherDir, Device.CPU, maxTokensConfigured);
+    TextTokenizer tokenizer = teacher.tokenizer();
+    String fingerprint = TeacherCache.fingerprint(teacherDir);
+    progress.line("teacher %s: %s, vocabulary %d, fingerprint %s", teacherDir, teacher.describe(),
         teacher.vocabSize(), fingerprint.substring(0, 12));
+    // Weights plus about as much again for the activations of a decoding batch (beam rows included).
+    dev.distillery.spark.ExecutorMemory.require(spark.sparkContext(), "prepare", "the teacher (" + teacher.weightBytes()
+        + " bytes of weights x 2: weights and decoding activations)", teacher.weightBytes() * 2,
+        " or lower decode.batch-size");
 
     Corpus corpus = CorpusReader.read(spark, input, config.corpus());
     progress.line("corpus %s: %s", input, corpus.summary());
 
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     var shared = jsc.broadcast(tokenizer);
-    int maxTokens = teacher.shape().maxTokens();
+    int maxTokens = teacher.maxTokens();
     int shards = prep.shards();
     spark.sparkContext().setJobDescription("Normalize text with Spark NLP");
     Dataset<Row> normalized = dev.distillery.corpus.TextNormalizer.normalize(corpus.accepted());
@@ -97,6 +107,7 @@ public final class PreparePipeline {
     Dataset<Row> tooLong = Tokenization.rejectedRows(spark, tokenized);
 
     LongAccumulator done = jsc.sc().longAccumulator("prepare examples");
+    CollectionAccumulator<String> placed = jsc.sc().collectionAccumulator("prepare placement");
     long toScore = tokenized.filter(t -> t.example() != null).count();
     String teacherPath = teacherDir.toAbsolutePath().toString(); // Path is not Serializable
     DistilleryConfig.Decode decode = config.decode();
@@ -105,7 +116,7 @@ public final class PreparePipeline {
         .partitionBy(new ShardPartitioner(shards))
         .mapPartitions((Iterator<Tuple2<Integer, Tokenization.Result>> it) -> {
           Device device = Device.forTask(prep.device(), TaskContext.get());
-          LanguageModel model = TeacherCache.get(Path.of(teacherPath), device);
+          CausalModel model = TeacherCache.get(Path.of(teacherPath), device, maxTokensConfigured);
           List<Tokenization.Result> rows = new ArrayList<>();
           it.forEachRemaining(t -> rows.add(t._2()));
           // Sorting by id makes a shard's content and order independent of upstream partitioning;
@@ -114,11 +125,17 @@ public final class PreparePipeline {
               .thenComparing(r -> r.example().id()));
           List<Row> scoredRows = scoreRows(rows, model, decode, prep, shards, done);
           TaskContext task = TaskContext.get();
+          if (task != null) {
+            placed.add(Manifest.Placement.here(task.partitionId(), device).encode());
+          }
           if (task != null && task.partitionId() == prep.failFirstAttemptOfShard() && task.attemptNumber() == 0) {
             return failingHalfway(scoredRows, task.partitionId());
           }
           return scoredRows.iterator();
         }, true);
+    if (gpuProfile.isPresent()) {
+      scored = scored.withResources(gpuProfile.get());
+    }
 
     ProgressListener listener = new ProgressListener(progress, done, toScore, shards);
     spark.sparkContext().addSparkListener(listener);
@@ -162,6 +179,7 @@ public final class PreparePipeline {
         Map.of("reference", counts.getLong(1), "beam", counts.getLong(2),
             "samples", counts.isNullAt(3) ? 0L : counts.getLong(3)),
         corpus.inputRows(), rejectedByReason, Map.of("documents", splitDocuments, "rows", splitRows),
+        Manifest.Placement.decode(placed.value()),
         (System.nanoTime() - start) / 1e9, Provenance.gitCommit(),
         java.time.Instant.now().toString(), config.hash());
     // A split document is one input row and several output rows.
@@ -178,7 +196,29 @@ public final class PreparePipeline {
     return manifest;
   }
 
-  private static List<Row> scoreRows(List<Tokenization.Result> rows, LanguageModel model,
+  /**
+   * The teacher stage's GPU need as a stage-level {@link ResourceProfile} (one GPU per task) on
+   * cluster masters, so the rest of the job keeps CPU-only tasks. Empty on CPU, in local mode (Spark
+   * has no stage-level scheduling there; {@link Device#forTask} then fails with advice) and where
+   * the user already set {@code spark.task.resource.gpu.amount} for every task. Checked before any
+   * work: a cluster whose executors have no GPUs cannot run a GPU teacher.
+   */
+  static Optional<ResourceProfile> teacherResources(SparkSession spark, String device) {
+    var conf = spark.sparkContext().getConf();
+    if (!device.equals("gpu") || spark.sparkContext().isLocal() || conf.contains("spark.task.resource.gpu.amount")) {
+      return Optional.empty();
+    }
+    if (!conf.contains("spark.executor.resource.gpu.amount")) {
+      throw new DataException("Cannot run the teacher on GPU: the executors have no GPUs to schedule; set "
+          + "spark.executor.resource.gpu.amount and spark.executor.resource.gpu.discoveryScript "
+          + "(conf/gpu-discovery.sh), or prepare.device = cpu: spark.executor.resource.gpu.amount is unset");
+    }
+    return Optional.of(new ResourceProfileBuilder()
+        .require(new TaskResourceRequests().resource("gpu", 1.0))
+        .build());
+  }
+
+  private static List<Row> scoreRows(List<Tokenization.Result> rows, CausalModel model,
       DistilleryConfig.Decode decode, DistilleryConfig.Prepare prep, int shards, LongAccumulator done) {
     List<Row> out = new ArrayList<>(rows.size());
     int batch = decode.batchSize();

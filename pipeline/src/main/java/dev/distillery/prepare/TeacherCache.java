@@ -1,8 +1,9 @@
 package dev.distillery.prepare;
 
-import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
+import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
+import dev.distillery.teacher.OnnxCausalModel;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -16,22 +17,44 @@ import org.nd4j.linalg.factory.Nd4j;
  * synchronize on the returned model, which is not thread-safe.
  */
 public final class TeacherCache {
-  private static final ConcurrentHashMap<String, LanguageModel> TEACHERS = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<String, CausalModel> TEACHERS = new ConcurrentHashMap<>();
   private static final AtomicInteger LOADS = new AtomicInteger();
 
   private TeacherCache() {}
 
-  public static LanguageModel get(Path modelDir, Device device) {
+  /**
+   * @param maxTokens the context length of an ONNX teacher ({@code model.max-tokens}); a Distillery
+   *     model knows its own
+   */
+  public static CausalModel get(Path modelDir, Device device, int maxTokens) {
     String key = modelDir.toAbsolutePath().normalize() + "@" + device;
     pin(device); // per call: CUDA device selection is per thread, and each task has its own thread
     return TEACHERS.computeIfAbsent(key, k -> {
       try {
         LOADS.incrementAndGet();
-        return ModelBundle.load(modelDir);
+        return open(modelDir, device, maxTokens);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
     });
+  }
+
+  /**
+   * Opens a teacher without caching: a Distillery model directory ({@code model.zip}) or a Hugging
+   * Face ONNX export ({@code model.onnx} and {@code tokenizer.json}), on the given device.
+   */
+  public static CausalModel open(Path dir, Device device, int maxTokens) throws IOException {
+    if (OnnxCausalModel.isOnnxDirectory(dir)) {
+      return new OnnxCausalModel(dir, device.isGpu() ? device.index() : -1, maxTokens);
+    }
+    return ModelBundle.load(dir);
+  }
+
+  /** sha256 of the teacher's weights file ({@code model.zip} or {@code model.onnx}): its fingerprint. */
+  public static String fingerprint(Path dir) throws IOException {
+    return OnnxCausalModel.isOnnxDirectory(dir)
+        ? dev.distillery.util.Hashing.sha256(dir.resolve(OnnxCausalModel.MODEL_FILE))
+        : ModelBundle.fingerprint(dir);
   }
 
   /** How many teachers this JVM has loaded: tests use it to prove one load per executor. */

@@ -3,7 +3,7 @@ package dev.distillery.prepare;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
-import dev.distillery.model.LanguageModel;
+import dev.distillery.model.CausalModel;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.util.Hashing;
 import java.util.ArrayList;
@@ -18,11 +18,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * is not); one scorer per teacher instance.
  */
 public final class TeacherScorer {
-  private final LanguageModel teacher;
+  private final CausalModel teacher;
   private final DistilleryConfig.Decode decode;
   private final DistilleryConfig.Prepare prepare;
 
-  public TeacherScorer(LanguageModel teacher, DistilleryConfig.Decode decode, DistilleryConfig.Prepare prepare) {
+  public TeacherScorer(CausalModel teacher, DistilleryConfig.Decode decode, DistilleryConfig.Prepare prepare) {
     this.teacher = teacher;
     this.decode = decode;
     this.prepare = prepare;
@@ -68,7 +68,7 @@ public final class TeacherScorer {
         promptLengths.add(prompts.get(i).length);
       }
     }
-    List<TeacherOutput> outputs = distributions(rows, promptLengths, targets);
+    List<TeacherOutput> outputs = distributions(rows, promptLengths, targets, prepare.topK());
     List<Scored> out = new ArrayList<>(n);
     int per = 2 + samples.size();
     for (int i = 0; i < n; i++) {
@@ -83,13 +83,30 @@ public final class TeacherScorer {
     return out;
   }
 
+  /**
+   * The teacher's top-k distributions along given outputs (teacher forcing): what {@code distill}
+   * with {@code prefix = student} asks of a live teacher for the student's own samples.
+   *
+   * @param targets output ids without {@code </s>}, one per prompt
+   */
+  public List<TeacherOutput> along(List<int[]> prompts, List<int[]> targets, int k) {
+    List<int[]> rows = new ArrayList<>(prompts.size());
+    List<Integer> promptLengths = new ArrayList<>(prompts.size());
+    for (int i = 0; i < prompts.size(); i++) {
+      rows.add(concat(prompts.get(i), targets.get(i)));
+      promptLengths.add(prompts.get(i).length);
+    }
+    return distributions(rows, promptLengths, targets, k);
+  }
+
   private static TeacherOutput withDecoded(TeacherOutput o, Hypothesis h) {
     // Keep the decoder's own log-likelihood and finished flag: an unfinished output has no </s> term.
     return new TeacherOutput(o.ids(), h.logLikelihood(), h.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass());
   }
 
-  private List<TeacherOutput> distributions(List<int[]> rows, List<Integer> promptLengths, List<int[]> targets) {
-    int k = Math.min(prepare.topK(), teacher.vocabSize());
+  private List<TeacherOutput> distributions(List<int[]> rows, List<Integer> promptLengths, List<int[]> targets,
+      int topK) {
+    int k = Math.min(topK, teacher.vocabSize());
     List<TeacherOutput> out = new ArrayList<>(rows.size());
     int chunk = Math.max(1, decode.batchSize());
     for (int from = 0; from < rows.size(); from += chunk) {

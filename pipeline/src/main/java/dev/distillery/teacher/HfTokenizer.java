@@ -37,21 +37,17 @@ public final class HfTokenizer implements AutoCloseable {
   }
 
   public HfTokenizer(Path path, boolean addSpecialTokens) {
-    if (path != null && Files.isDirectory(path)) {
-      path = path.resolve("tokenizer.json");
-    }
-    if (path == null || !Files.isRegularFile(path)) {
-      throw new DataException("Cannot load teacher tokenizer: no such file: "
-          + (path == null ? "null" : path.toAbsolutePath()));
-    }
-    this.path = path;
+    this(read(path), resolve(path).toString(), addSpecialTokens);
+  }
+
+  /**
+   * A tokenizer from the bytes of a {@code tokenizer.json}.
+   *
+   * @param source where the bytes came from, for messages
+   */
+  public HfTokenizer(byte[] bytes, String source, boolean addSpecialTokens) {
+    this.path = Path.of(source);
     this.addSpecialTokens = addSpecialTokens;
-    byte[] bytes;
-    try {
-      bytes = Files.readAllBytes(path);
-    } catch (IOException e) {
-      throw new DataException("Cannot load teacher tokenizer: " + e.getMessage() + ": " + path);
-    }
     this.sha256 = sha256(bytes);
     this.vocabSize = countVocab(bytes, path);
     try {
@@ -63,7 +59,24 @@ public final class HfTokenizer implements AutoCloseable {
               "padding", "false",
               "modelMaxLength", Integer.toString(Integer.MAX_VALUE - 1)));
     } catch (IOException | RuntimeException e) {
-      throw new DataException("Cannot load teacher tokenizer: " + e.getMessage() + ": " + path);
+      throw new DataException("Cannot load teacher tokenizer: " + e.getMessage() + ": " + source);
+    }
+  }
+
+  private static Path resolve(Path path) {
+    return path != null && Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
+  }
+
+  private static byte[] read(Path path) {
+    Path file = resolve(path);
+    if (file == null || !Files.isRegularFile(file)) {
+      throw new DataException("Cannot load teacher tokenizer: no such file: "
+          + (file == null ? "null" : file.toAbsolutePath()));
+    }
+    try {
+      return Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new DataException("Cannot load teacher tokenizer: " + e.getMessage() + ": " + file);
     }
   }
 

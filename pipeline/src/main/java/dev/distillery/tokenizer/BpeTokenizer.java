@@ -52,7 +52,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * and merges; lookup tables are rebuilt on the receiving side) so they can be shipped to Spark
  * executors.
  */
-public final class BpeTokenizer implements Serializable {
+public final class BpeTokenizer implements TextTokenizer {
 
   @Serial private static final long serialVersionUID = 1L;
 

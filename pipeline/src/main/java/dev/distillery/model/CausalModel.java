@@ -1,0 +1,34 @@
+package dev.distillery.model;
+
+import dev.distillery.tokenizer.TextTokenizer;
+import java.util.List;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * What decoding and teacher scoring need from a causal language model over {@code <s> source <sep>
+ * target </s>} in Distillery's ids: the DL4J {@link LanguageModel} that Distillery trains, or a teacher
+ * exported to ONNX ({@link dev.distillery.teacher.OnnxCausalModel}). Not thread-safe unless the
+ * implementation says so.
+ */
+public interface CausalModel {
+  /** Scores are over ids {@code [0, vocabSize)}. */
+  int vocabSize();
+
+  /**
+   * Next-token distributions at every position of each row (teacher forcing).
+   *
+   * @return natural-log probabilities {@code [rows, vocab, time]}; positions past a row's length are padding
+   */
+  INDArray logProbs(List<int[]> rows);
+
+  TextTokenizer tokenizer();
+
+  /** Longest sequence (prompt and output) the model takes. */
+  int maxTokens();
+
+  /** Bytes of weights, for memory checks before work starts. */
+  long weightBytes();
+
+  /** A short description for progress lines ("lstm", "onnx"). */
+  String describe();
+}

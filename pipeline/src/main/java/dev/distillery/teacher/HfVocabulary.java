@@ -1,0 +1,156 @@
+package dev.distillery.teacher;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.corpus.DataException;
+import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A Hugging Face {@code tokenizer.json} (an ONNX teacher's) in Distillery's id convention, so
+ * prepare, distill and the decoders treat the teacher's vocabulary like their own: model id
+ * {@code h} is Distillery id {@code h + 5}, except the model's end-of-sequence token, which is
+ * Distillery's {@code </s>} (3). Ids 0, 1, 2 and 4 ({@code <pad> <unk> <s> <sep>}) exist only on
+ * Distillery's side; {@link #toModel} maps {@code <s>} to the model's beginning-of-sequence token
+ * (its end-of-sequence token where it has none, as GPT-2 does) and {@code <sep>} to its
+ * end-of-sequence token, so a pair reaches the model as {@code bos source eos target eos}.
+ *
+ * <p>The file's bytes are the state; the native tokenizer ({@link HfTokenizer}) is rebuilt on first
+ * use after deserialization on an executor.
+ */
+public final class HfVocabulary implements TextTokenizer {
+  /** Distillery's reserved ids 0..4 shift the model's ids up by this much. */
+  public static final int OFFSET = 5;
+  /** End-of-sequence tokens recognized among the file's added tokens, in order of preference. */
+  static final List<String> EOS_NAMES = List.of("</s>", "<|endoftext|>", "<eos>", "<|eos|>");
+  static final List<String> BOS_NAMES = List.of("<s>", "<|startoftext|>", "<bos>");
+
+  private final byte[] bytes;
+  private final String source;
+  private final int eos;
+  private final int bos;
+  private transient volatile HfTokenizer tokenizer;
+
+  private HfVocabulary(byte[] bytes, String source, int eos, int bos) {
+    this.bytes = bytes;
+    this.source = source;
+    this.eos = eos;
+    this.bos = bos;
+  }
+
+  /** Reads a {@code tokenizer.json} file, or the one in a directory. */
+  public static HfVocabulary load(Path path) {
+    Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
+    try {
+      return of(Files.readAllBytes(file), file.toString());
+    } catch (IOException e) {
+      throw new DataException("Cannot load teacher tokenizer: no such file: " + file.toAbsolutePath());
+    }
+  }
+
+  /** @param source where the bytes came from, for messages */
+  public static HfVocabulary of(byte[] bytes, String source) {
+    JsonNode root;
+    try {
+      root = new ObjectMapper().readTree(bytes);
+    } catch (IOException e) {
+      throw new DataException("Cannot load teacher tokenizer: not valid JSON (" + e.getMessage() + "): " + source);
+    }
+    int eos = firstSpecial(root, EOS_NAMES);
+    if (eos < 0) {
+      throw new DataException("Cannot use teacher tokenizer: none of the end-of-sequence tokens " + EOS_NAMES
+          + " is among its added tokens: " + source);
+    }
+    int bos = firstSpecial(root, BOS_NAMES);
+    HfVocabulary v = new HfVocabulary(bytes, source, eos, bos >= 0 ? bos : eos);
+    v.tokenizer(); // fail here, not on an executor, if the library rejects the file
+    return v;
+  }
+
+  private static int firstSpecial(JsonNode root, List<String> names) {
+    for (String name : names) {
+      for (JsonNode added : root.path("added_tokens")) {
+        if (added.path("content").asText().equals(name)) {
+          return added.path("id").asInt();
+        }
+      }
+    }
+    return -1;
+  }
+
+  private HfTokenizer tokenizer() {
+    HfTokenizer t = tokenizer;
+    if (t == null) {
+      synchronized (this) {
+        if (tokenizer == null) {
+          tokenizer = new HfTokenizer(bytes, source, false);
+        }
+        t = tokenizer;
+      }
+    }
+    return t;
+  }
+
+  @Override
+  public int[] encode(String text) {
+    int[] ids = tokenizer().encode(text);
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = fromModel(ids[i]);
+    }
+    return ids;
+  }
+
+  @Override
+  public String decode(int[] ids) {
+    return tokenizer().decode(Arrays.stream(ids).filter(id -> id >= OFFSET).map(id -> id - OFFSET).toArray());
+  }
+
+  /** The model's vocabulary plus Distillery's five reserved ids. */
+  @Override
+  public int vocabSize() {
+    return modelVocabSize() + OFFSET;
+  }
+
+  /** sha256 of the {@code tokenizer.json} bytes. */
+  @Override
+  public String sha256() {
+    return tokenizer().sha256();
+  }
+
+  @Override
+  public void save(Path file) throws IOException {
+    Path parent = file.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
+    Files.write(file, bytes);
+  }
+
+  /** Size of the model's own vocabulary (its logits may be wider, never narrower). */
+  public int modelVocabSize() {
+    return tokenizer().vocabSize();
+  }
+
+  /** The Distillery id of a model id. */
+  public int fromModel(int id) {
+    return id == eos ? BpeTokenizer.EOS : id + OFFSET;
+  }
+
+  /**
+   * The model id of a Distillery id ({@code <s>} and {@code <sep>} as described above). {@code <pad>},
+   * which decoders feed to rows that already ended, and {@code <unk>}, which the teacher gives
+   * probability 0, become its end-of-sequence token: fillers whose scores nothing reads.
+   */
+  public int toModel(int id) {
+    return switch (id) {
+      case BpeTokenizer.BOS -> bos;
+      case BpeTokenizer.EOS, BpeTokenizer.SEP, BpeTokenizer.PAD, BpeTokenizer.UNK -> eos;
+      default -> id - OFFSET;
+    };
+  }
+}

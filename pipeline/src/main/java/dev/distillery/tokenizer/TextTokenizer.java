@@ -1,0 +1,52 @@
+package dev.distillery.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Text to token ids and back in Distillery's id convention: ids 0–4 are {@code <pad> <unk> <s> </s>
+ * <sep>} ({@link BpeTokenizer#PAD} ...), everything else is the vocabulary proper. Sequences are
+ * {@code <s> source <sep> target </s>}. Two kinds: {@link BpeTokenizer}, trained by Distillery, and
+ * {@link dev.distillery.teacher.HfVocabulary}, a Hugging Face {@code tokenizer.json} (an ONNX teacher's) mapped into that
+ * convention. Serializable: tokenizers travel to Spark executors in broadcasts.
+ */
+public interface TextTokenizer extends Serializable {
+  /** Token ids of a text, without special tokens. */
+  int[] encode(String text);
+
+  /** The text of ids, special ids skipped. */
+  String decode(int[] ids);
+
+  /** Ids are in {@code [0, vocabSize)}. */
+  int vocabSize();
+
+  /** Hex sha256 identifying the tokenizer (recorded in manifests and model directories). */
+  String sha256();
+
+  /** Writes the tokenizer so that {@link #load} reads it back. */
+  void save(Path file) throws IOException;
+
+  /** Reads either kind: a Hugging Face {@code tokenizer.json} (it has a {@code model} object) or Distillery's BPE. */
+  static TextTokenizer load(Path file) throws IOException {
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new IOException("Cannot load tokenizer: cannot read file (" + e + "): " + file, e);
+    }
+    JsonNode root;
+    try {
+      root = new ObjectMapper().readTree(bytes);
+    } catch (IOException e) {
+      throw new IOException("Cannot load tokenizer: not valid JSON (" + e.getMessage() + "): " + file, e);
+    }
+    if (root != null && root.path("model").isObject()) {
+      return dev.distillery.teacher.HfVocabulary.of(bytes, file.toString());
+    }
+    return BpeTokenizer.load(file);
+  }
+}
