@@ -29,6 +29,12 @@ public final class Distillery implements Runnable {
 
   public static void main(String[] args) {
     int code = execute(args);
+    // Stop Spark before exiting: on a local-cluster master, System.exit's shutdown hooks would otherwise
+    // stop the workers before the application, and the master would report a finished job as FAILED.
+    org.apache.spark.sql.SparkSession.getDefaultSession().foreach(spark -> {
+      spark.stop();
+      return null;
+    });
     // Spark and ND4J leave non-daemon threads behind; exit explicitly so scripts see the code.
     System.exit(code);
   }

@@ -57,7 +57,7 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
   }
 
   public static ComputationGraph readGraph(Path checkpoint) throws IOException {
-    return ModelSerializer.restoreComputationGraph(checkpoint.resolve(MODEL).toFile(), true);
+    return dev.distillery.model.ModelZip.restore(checkpoint.resolve(MODEL));
   }
 
 }

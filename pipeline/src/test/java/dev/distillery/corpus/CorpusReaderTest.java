@@ -57,6 +57,26 @@ class CorpusReaderTest {
   }
 
   @Test
+  void aOneMegabyteLineIsRejectedAsTooLongAndItsNeighboursAreKept() throws Exception {
+    List<String> lines = new ArrayList<>(Files.readAllLines(TestSpark.sample("es-en.tiny.jsonl")).subList(0, 10));
+    String megabyte = "a".repeat(1 << 20);
+    lines.add(5, "{\"id\": \"huge\", \"source\": \"hola\", \"target\": \"" + megabyte + "\"}");
+    Path file = dir.resolve("huge.jsonl");
+    Files.write(file, lines, StandardCharsets.UTF_8);
+
+    Corpus corpus = CorpusReader.read(spark, file.toString(), config);
+
+    assertEquals(11, corpus.inputRows());
+    assertEquals(10, corpus.accepted().count());
+    assertEquals(Map.of("too_long", 1L), corpus.rejectedByReason());
+    Row huge = corpus.rejected().first();
+    assertEquals("huge", huge.getAs("id"));
+    assertEquals("field target has " + (1 << 20) + " characters, limit " + config.maxChars(), huge.getAs("detail"));
+    // The rejected set keeps a bounded excerpt of the line, not the megabyte.
+    assertTrue(huge.<String>getAs("raw").length() < 4096, "raw excerpt length " + huge.<String>getAs("raw").length());
+  }
+
+  @Test
   void readsParquetWithTheSameRules() {
     StructType schema = new StructType()
         .add("id", DataTypes.StringType).add("source", DataTypes.StringType).add("target", DataTypes.StringType);

@@ -55,6 +55,44 @@ class ModelBundleTest {
     assertTrue(e.getMessage().startsWith("Cannot load model: tokenizer.json does not match"), e.getMessage());
   }
 
+  /** Records that Java deserialization ran its code: what a hostile model zip would exploit. */
+  static final class Tripwire implements java.io.Serializable {
+    static volatile boolean deserialized;
+
+    private void readObject(java.io.ObjectInputStream in) throws IOException, ClassNotFoundException {
+      in.defaultReadObject();
+      deserialized = true;
+    }
+  }
+
+  @Test
+  void refusesAModelZipCarryingAJavaSerializedObject() throws Exception {
+    DistilleryConfig config = TinyModels.config();
+    ModelBundle.save(dir, TinyModels.model(config, TinyModels.tokenizer(300)), config, Map.of());
+    Path zip = dir.resolve(ModelBundle.MODEL_FILE);
+    var bytes = new java.io.ByteArrayOutputStream();
+    try (var out = new java.io.ObjectOutputStream(bytes)) {
+      out.writeObject(new Tripwire());
+    }
+    try (var fs = java.nio.file.FileSystems.newFileSystem(zip)) {
+      Files.write(fs.getPath("preprocessor.bin"), bytes.toByteArray());
+    }
+    // The danger is real: DL4J's own loader deserializes the entry, running the class's code.
+    Tripwire.deserialized = false;
+    try {
+      org.deeplearning4j.util.ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+    } catch (Exception e) {
+      // it fails afterwards (not a DataSetPreProcessor), once the object's code has run
+    }
+    assertTrue(Tripwire.deserialized, "DL4J deserialized preprocessor.bin");
+
+    Tripwire.deserialized = false;
+    IOException e = assertThrows(IOException.class, () -> ModelBundle.load(dir));
+    assertTrue(e.getMessage().startsWith("Cannot load model: unexpected entry in the model zip"), e.getMessage());
+    assertTrue(e.getMessage().endsWith("model.zip!preprocessor.bin"), e.getMessage());
+    assertEquals(false, Tripwire.deserialized, "Distillery's loader ran no deserialization");
+  }
+
   @Test
   void refusesADirectoryWithoutModel() {
     IOException e = assertThrows(IOException.class, () -> ModelBundle.load(dir));
