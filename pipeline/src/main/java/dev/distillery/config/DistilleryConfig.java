@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigRenderOptions;
 import dev.distillery.util.Hashing;
 import java.io.Serializable;
+import java.util.List;
 
 /**
  * The whole, validated configuration of a run: immutable records built once from HOCON by
@@ -125,9 +126,13 @@ public record DistilleryConfig(
         throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
       }
       Checks.fraction("distill.js-beta", jsBeta);
-      Checks.oneOf("distill.gate", gate, "fixed", "scheduled");
+      Checks.oneOf("distill.gate", gate, "fixed", "scheduled", "learned");
       Checks.fraction("distill.gate-value", gateValue);
-      Checks.oneOf("distill.prefix", prefix, "teacher");
+      Checks.oneOf("distill.prefix", prefix, "teacher", "student");
+      if (prefix.equals("student") && !List.of("rkl", "js", "tvd").contains(loss)) {
+        throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
+            + "sampled prefixes (distill.loss = rkl, js or tvd): " + loss);
+      }
       Checks.atLeast("distill.top-k", topK, 0);
       Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
       Checks.atLeast("distill.eval-examples", evalExamples, 0);

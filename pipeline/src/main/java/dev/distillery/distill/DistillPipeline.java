@@ -14,7 +14,10 @@ import dev.distillery.model.OutputHead;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.train.Checkpoint;
 import dev.distillery.train.Progress;
 import dev.distillery.train.SparkTrainer;
 import dev.distillery.util.Provenance;
@@ -28,6 +31,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
@@ -57,6 +63,63 @@ public final class DistillPipeline {
   public record Summary(Path student, List<Scores> table, List<Double> validationLoss, long steps, double seconds,
       double tokensPerSecond) {}
 
+  /**
+   * Keeps the metrics lines of the steps the checkpoint being resumed holds and drops the rest, so a
+   * run killed after its last checkpoint continues one loss curve without repeated steps; with no
+   * checkpoint, training starts over and so do the metrics.
+   */
+  static void keepMetricsUpToCheckpoint(Path metrics, Optional<Path> checkpoint) throws IOException {
+    if (checkpoint.isEmpty() || !Files.exists(metrics)) {
+      Files.deleteIfExists(metrics);
+      return;
+    }
+    long last = Checkpoint.readState(checkpoint.get()).step();
+    List<String> kept = new ArrayList<>();
+    for (String line : Files.readAllLines(metrics)) {
+      if (!line.isBlank() && JSON.readTree(line).path("step").asLong(Long.MAX_VALUE) <= last) {
+        kept.add(line);
+      }
+    }
+    Files.write(metrics, kept);
+  }
+
+  /** Probe sequences per role for the learned gate's loss estimates. */
+  static final int GATE_PROBES = 32;
+  /** Learning rate of the gate's log-variances, one step per averaging round. */
+  static final double GATE_RATE = 0.5;
+
+  /**
+   * The learned gate's update: after each averaging round, the student's mean loss per target token
+   * on fixed probes of each role (token level: the divergence alone; sentence level: cross-entropy
+   * on beam outputs) drives one step on {@code s1, s2}. On resume, the gate continues from the last
+   * metrics line the resumed checkpoint kept.
+   */
+  static Consumer<ComputationGraph> learnGate(LossPlan.LearnedGate gate, JavaRDD<DistillExample> train, int k,
+      Path metrics, boolean resume, Progress progress) throws IOException {
+    if (resume && Files.exists(metrics)) {
+      List<String> lines = Files.readAllLines(metrics);
+      if (!lines.isEmpty()) {
+        var s = JSON.readTree(lines.get(lines.size() - 1)).path("gate_s");
+        gate.set(s.path(0).asDouble(0), s.path(1).asDouble(0));
+      }
+    }
+    List<DistillExample> tokens = train.filter(e -> e.role() == DistillExample.Role.TOKEN).take(GATE_PROBES);
+    List<DistillExample> sentences = train.filter(e -> e.role() == DistillExample.Role.SENTENCE).take(GATE_PROBES);
+    LossPlan divergenceOnly = new LossPlan("kl", 1.0, "fixed", 0);
+    LossPlan crossEntropyOnly = new LossPlan("seqkd", 0, "fixed", 0);
+    return graph -> {
+      double tokenLoss = perTargetToken(graph, DistillBatches.dataSet(tokens, divergenceOnly, k, 0), tokens);
+      double sentenceLoss = perTargetToken(graph, DistillBatches.dataSet(sentences, crossEntropyOnly, k, 0), sentences);
+      gate.update(tokenLoss, sentenceLoss, GATE_RATE);
+    };
+  }
+
+  private static double perTargetToken(ComputationGraph graph, org.nd4j.linalg.dataset.DataSet batch,
+      List<DistillExample> examples) {
+    // DL4J's score: the loss summed over a sequence's positions, averaged over sequences.
+    return graph.score(batch) * examples.size() / examples.stream().mapToLong(DistillExample::targetTokens).sum();
+  }
+
   public static Summary run(SparkSession spark, DistilleryConfig config, Path targets, Path output, boolean resume,
       Path baseline, Progress progress) throws IOException {
     DistilleryConfig.Distill d = config.distill();
@@ -69,10 +132,28 @@ public final class DistillPipeline {
     LanguageModel init = d.init().isEmpty() ? null : ModelBundle.load(Path.of(d.init()));
     Manifest manifest = Targets.open(targets, d.topK(), init == null ? null : init.tokenizer());
     int k = d.topK() == 0 ? manifest.topK() : d.topK();
-    BpeTokenizer tokenizer = BpeTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
+    TextTokenizer tokenizer = TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
     LossPlan plan = LossPlan.of(d);
     progress.line("distill %s from %s: %d examples, teacher top-%d of %d stored, loss %s", output, targets,
         manifest.rows(), k, manifest.topK(), d.loss());
+
+    BucketLoss loss = new BucketLoss(Divergence.of(d.loss()), d.temperature(), d.jsBeta());
+    LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
+        config.train().learningRate(), OutputHead.logits(loss));
+    if (init != null) {
+      if (init.graph().numParams() != student.graph().numParams()) {
+        throw new ConfigException("Cannot distill: distill.init has " + init.graph().numParams()
+            + " parameters but distill.student describes " + student.graph().numParams() + ": " + d.init());
+      }
+      student.graph().setParams(init.graph().params());
+    }
+    long params = student.graph().numParams();
+    progress.line("student: %s, %d parameters%s", d.student(), params,
+        init == null ? "" : ", initialized from " + d.init());
+    // Per parameter: weights, gradients, Adam's two moments and the copy parameter averaging ships.
+    ExecutorMemory.require(spark.sparkContext(), "distill", "the student (" + params
+        + " parameters x 20 bytes: weights, gradients, Adam state, averaging copy)", params * 20,
+        " or shrink distill.student");
 
     spark.sparkContext().setJobDescription("Read targets " + targets);
     Dataset<Row> rows = spark.read().parquet(targets.toString());
@@ -86,38 +167,39 @@ public final class DistillPipeline {
     held.sort(java.util.Comparator.comparing(r -> r.<String>getAs("id")));
     List<TokenizedExample> validation = held.stream().map(Targets.Expander::reference).toList();
 
-    BucketLoss loss = new BucketLoss(Divergence.of(d.loss()), d.temperature(), d.jsBeta());
-    LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
-        config.train().learningRate(), OutputHead.logits(loss));
-    if (init != null) {
-      if (init.graph().numParams() != student.graph().numParams()) {
-        throw new ConfigException("Cannot distill: distill.init has " + init.graph().numParams()
-            + " parameters but distill.student describes " + student.graph().numParams() + ": " + d.init());
-      }
-      student.graph().setParams(init.graph().params());
-    }
-    progress.line("student: %s, %d parameters%s", d.student(), student.graph().numParams(),
-        init == null ? "" : ", initialized from " + d.init());
-
     Files.createDirectories(output);
     Path metrics = output.resolve("metrics.jsonl");
-    if (!resume) {
-      Files.deleteIfExists(metrics);
+    keepMetricsUpToCheckpoint(metrics, resume ? Checkpoint.latest(checkpoints) : Optional.empty());
+    Consumer<ComputationGraph> afterRound = graph -> { };
+    if (plan.learned() != null) {
+      afterRound = learnGate(plan.learned(), train, k, metrics, resume, progress);
     }
     SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), resume, m -> {
       m.put("loss_name", d.loss());
       if (d.loss().equals("hybrid")) {
         m.put("gate", plan.gate((Double) m.get("progress")));
       }
+      if (plan.learned() != null) {
+        m.put("gate_s", List.of(plan.learned().s1(), plan.learned().s2()));
+      }
       try {
         Files.writeString(metrics, JSON.writeValueAsString(m) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-    }, config.hash());
+    }, config.hash(), afterRound);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    SparkTrainer.BatchEncoder<DistillExample> encoder = DistillBatches.encoder(plan, k);
+    if (d.prefix().equals("student")) {
+      // On-policy: each round samples from the student as averaged after the previous round.
+      StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
+      encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot);
+      options = new SparkTrainer.Options(options.checkpointDir(), options.checkpointEvery(), options.resume(),
+          options.metrics(), options.configSha256(), options.afterRound().andThen(snapshot::update));
+      progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
+    }
     SparkTrainer.Result result = SparkTrainer.train(jsc, student, train, validation, config.train(),
-        config.spark().partitions(), progress, DistillBatches.encoder(plan, k), options);
+        config.spark().partitions(), progress, encoder, options);
 
     Map<String, Object> provenance = Provenance.base();
     provenance.put("job", "distill");
@@ -161,7 +243,7 @@ public final class DistillPipeline {
   }
 
   /** The teacher's row: its stored beam outputs and reference log-likelihoods (no greedy output is stored). */
-  private static Scores teacherScores(List<Row> rows, BpeTokenizer tok, List<TokenizedExample> validation) {
+  private static Scores teacherScores(List<Row> rows, TextTokenizer tok, List<TokenizedExample> validation) {
     List<String> hyps = new ArrayList<>(), refs = new ArrayList<>();
     double ll = 0;
     long positions = 0;

@@ -12,14 +12,57 @@ import java.util.List;
  *   <li>{@code kl}: references, {@code (1−λ)·CE + λ·KL(p‖q)} (Kim &amp; Rush 2016, token-level KD).
  *   <li>{@code seqkd}: the teacher's beam outputs, cross-entropy (sentence-level KD).
  *   <li>{@code hybrid}: {@code g·KL on references + (1−g)·CE on beam outputs} (Wei et al. 2024), g
- *       fixed or scheduled from 1 (token level) to 0 (sentence level) over training.
+ *       fixed, scheduled from 1 (token level) to 0 (sentence level) over training, or learned: the
+ *       two losses weighted {@code e^{−s1}} and {@code e^{−s2}} with {@code s1, s2} trained on
+ *       {@code e^{−s1}·L_tok + e^{−s2}·L_sent + s1 + s2} (uncertainty weighting; a free gate on the
+ *       plain mixture would collapse onto the smaller loss), {@code g = e^{−s1}/(e^{−s1}+e^{−s2})}.
  *   <li>{@code rkl}, {@code js}, {@code tvd}: the divergence on teacher prefixes — the stored samples,
  *       or the beam output when no samples were stored (Wen et al. 2023, f-DISTILL, offline).
  * </ul>
  */
-public record LossPlan(String loss, double kdWeight, String gate, double gateValue) implements Serializable {
+public record LossPlan(String loss, double kdWeight, String gate, double gateValue, LearnedGate learned)
+    implements Serializable {
+  public LossPlan(String loss, double kdWeight, String gate, double gateValue) {
+    this(loss, kdWeight, gate, gateValue, gate.equals("learned") ? new LearnedGate() : null);
+  }
+
   public static LossPlan of(DistilleryConfig.Distill d) {
     return new LossPlan(d.loss(), d.kdWeight(), d.gate(), d.gateValue());
+  }
+
+  /**
+   * The learned gate's log-variances {@code s1} (token level) and {@code s2} (sentence level). Updated
+   * on the driver between averaging rounds, from the student's current losses on fixed probe
+   * sequences: {@code ∂/∂s_i (e^{−s_i}·L_i + s_i) = 1 − e^{−s_i}·L_i}, so {@code e^{−s_i}} tends
+   * to {@code 1/L_i} and neither loss drowns the other. Travels to executors inside the plan, which
+   * Spark serializes afresh with every round's tasks.
+   */
+  public static final class LearnedGate implements Serializable {
+    private double s1;
+    private double s2;
+
+    public double s1() {
+      return s1;
+    }
+
+    public double s2() {
+      return s2;
+    }
+
+    public void set(double s1, double s2) {
+      this.s1 = s1;
+      this.s2 = s2;
+    }
+
+    /** One gradient step with learning rate {@code rate} given the current token- and sentence-level losses. */
+    public void update(double tokenLoss, double sentenceLoss, double rate) {
+      s1 -= rate * (1 - Math.exp(-s1) * tokenLoss);
+      s2 -= rate * (1 - Math.exp(-s2) * sentenceLoss);
+    }
+
+    public double gate() {
+      return Math.exp(-s1) / (Math.exp(-s1) + Math.exp(-s2));
+    }
   }
 
   /** The roles a targets row is expanded into, in order. */
@@ -35,7 +78,11 @@ public record LossPlan(String loss, double kdWeight, String gate, double gateVal
 
   /** The hybrid gate g at this point of training (fraction done in [0, 1]). */
   public double gate(double progress) {
-    return gate.equals("scheduled") ? 1.0 - progress : gateValue;
+    return switch (gate) {
+      case "scheduled" -> 1.0 - progress;
+      case "learned" -> learned.gate();
+      default -> gateValue;
+    };
   }
 
   /** {@code {w_ce, w_div}} for a sequence of this role at this point of training. */
@@ -44,8 +91,10 @@ public record LossPlan(String loss, double kdWeight, String gate, double gateVal
     double g = gate(progress);
     return switch (role) {
       case REFERENCE -> new float[] {1, 0};
-      case TOKEN -> hybrid ? new float[] {0, (float) g} : new float[] {(float) (1 - kdWeight), (float) kdWeight};
-      case SENTENCE -> new float[] {hybrid ? (float) (1 - g) : 1, 0};
+      case TOKEN -> hybrid
+          ? new float[] {0, (float) (learned != null ? Math.exp(-learned.s1()) : g)}
+          : new float[] {(float) (1 - kdWeight), (float) kdWeight};
+      case SENTENCE -> new float[] {hybrid ? (float) (learned != null ? Math.exp(-learned.s2()) : 1 - g) : 1, 0};
       case DIVERGENCE -> new float[] {0, 1};
     };
   }

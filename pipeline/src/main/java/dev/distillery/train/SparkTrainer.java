@@ -22,6 +22,7 @@ import java.util.function.Consumer;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.spark.api.RDDTrainingApproach;
 import org.deeplearning4j.spark.impl.graph.SparkComputationGraph;
 import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
@@ -49,9 +50,16 @@ public final class SparkTrainer {
    * @param checkpointEvery write a checkpoint after at least this many steps since the last
    * @param resume continue from the newest checkpoint in {@code checkpointDir} if there is one
    * @param metrics receives one map per progress line (step, epoch, loss, tokens/s, progress)
+   * @param afterRound runs on the driver after each averaging round with the averaged network, before
+   *     the metrics of that round (for state that training updates between rounds, such as a learned gate)
    */
   public record Options(Path checkpointDir, int checkpointEvery, boolean resume,
-      Consumer<Map<String, Object>> metrics, String configSha256) {
+      Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound) {
+    public Options(Path checkpointDir, int checkpointEvery, boolean resume,
+        Consumer<Map<String, Object>> metrics, String configSha256) {
+      this(checkpointDir, checkpointEvery, resume, metrics, configSha256, graph -> { });
+    }
+
     public static Options none() {
       return new Options(null, 0, false, m -> { }, "");
     }
@@ -150,6 +158,7 @@ public final class SparkTrainer {
     long lastCheckpoint = step;
     double start = progress.elapsedSeconds();
     long tokensAtStart = tokens;
+    long examplesSinceStart = 0;
     outer:
     for (int epoch = startEpoch; epoch <= config.epochs(); epoch++) {
       long seed = config.seed() * 31 + epoch;
@@ -181,6 +190,7 @@ public final class SparkTrainer {
         sparkNet.fit(selected.map(b -> encoder.encode(b.examples(), done)));
         step += stats[0];
         tokens += stats[1];
+        examplesSinceStart += stats[2];
         // DL4J's score is the loss summed over a sequence's target tokens, averaged over sequences.
         double loss = sparkNet.getScore() * stats[2] / stats[3];
         if (!Double.isFinite(loss)) {
@@ -188,13 +198,18 @@ public final class SparkTrainer {
               "Cannot train: loss is not finite at epoch %d step %d (minibatches %d..%d): %s",
               epoch, step, from, hi - 1, loss));
         }
+        options.afterRound().accept(sparkNet.getNetwork());
         progress.step(epoch, config.epochs(), step, totalSteps, loss, tokens - tokensAtStart);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
         m.put("epoch", epoch);
         m.put("loss", loss);
         m.put("progress", done);
-        m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, progress.elapsedSeconds() - start));
+        double trainingSeconds = progress.elapsedSeconds() - start;
+        m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, trainingSeconds));
+        // Since this run (or resume) started: training time excludes JVM start, validation and evaluation.
+        m.put("examples", examplesSinceStart);
+        m.put("seconds", trainingSeconds);
         options.metrics().accept(m);
         boolean last = config.maxSteps() > 0 && step >= config.maxSteps();
         if (options.checkpointDir() != null && options.checkpointEvery() > 0

@@ -92,6 +92,55 @@ class DistillPipelineTest {
   }
 
   @Test
+  void learnedGateTrainsItsWeightsAlongsideTheStudentAndLogsThemEveryStep() throws Exception {
+    Path out = dir.resolve("student-learned-gate");
+    DistillPipeline.run(spark, config("distill.loss=hybrid", "distill.gate=learned", "train.epochs=2",
+        "distill.eval-examples=0"), targets, out, false, null, QUIET);
+    ObjectMapper json = new ObjectMapper();
+    List<JsonNode> lines = new ArrayList<>();
+    for (String line : Files.readAllLines(out.resolve("metrics.jsonl"))) {
+      lines.add(json.readTree(line));
+    }
+    assertTrue(lines.size() >= 4, "logged steps " + lines.size());
+    double lowest = 1, highest = 0;
+    for (JsonNode m : lines) {
+      double s1 = m.get("gate_s").get(0).asDouble();
+      double s2 = m.get("gate_s").get(1).asDouble();
+      double g = m.get("gate").asDouble();
+      assertEquals(Math.exp(-s1) / (Math.exp(-s1) + Math.exp(-s2)), g, 1e-12, "gate from its log-variances");
+      lowest = Math.min(lowest, g);
+      highest = Math.max(highest, g);
+    }
+    JsonNode last = lines.get(lines.size() - 1);
+    // Every round's step 1 − e^{−s}·L moved both log-variances away from their start at 0.
+    assertTrue(Math.abs(last.get("gate_s").get(0).asDouble()) > 0.05, last.toString());
+    assertTrue(Math.abs(last.get("gate_s").get(1).asDouble()) > 0.05, last.toString());
+    assertTrue(highest - lowest > 1e-3, "the gate moved: " + lowest + " .. " + highest);
+  }
+
+  @Test
+  void studentPrefixesAreSampledFromTheStudentAndScoredByTheLiveTeacher() throws Exception {
+    Path out = dir.resolve("student-on-policy");
+    long before = StudentPrefixes.SAMPLED.get();
+    DistillPipeline.Summary s = DistillPipeline.run(spark, config("distill.loss=rkl", "distill.prefix=student",
+        "train.epochs=2", "distill.eval-examples=0"), targets, out, false, null, QUIET);
+    long sampled = StudentPrefixes.SAMPLED.get() - before;
+    long rows = spark.read().parquet(targets.toString()).count();
+    // Every divergence sequence of both epochs (one per stored sample of each training row) was re-drawn.
+    assertTrue(sampled >= rows, "on-policy samples " + sampled + " for " + rows + " rows");
+    List<Double> l = losses(out);
+    assertTrue(l.stream().allMatch(Double::isFinite), "losses " + l);
+    assertTrue(Files.exists(s.student().resolve(ModelBundle.MODEL_FILE)));
+  }
+
+  @Test
+  void studentPrefixesNeedADivergenceLoss() {
+    ConfigException e = assertThrows(ConfigException.class, () -> config("distill.loss=kl", "distill.prefix=student"));
+    assertTrue(e.getMessage().startsWith("Cannot configure distill: distill.prefix = student needs a divergence"),
+        e.getMessage());
+  }
+
+  @Test
   void resumeAfterAnInterruptionReachesTheSameStepCountAndContinuesTheCurve() throws Exception {
     Path whole = dir.resolve("whole");
     DistillPipeline.run(spark, config("train.epochs=2", "distill.checkpoint-every=4", "distill.eval-examples=0"),

@@ -1,0 +1,153 @@
+package dev.distillery.distill;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.decode.Decoder;
+import dev.distillery.decode.Hypothesis;
+import dev.distillery.model.CausalModel;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.prepare.TeacherCache;
+import dev.distillery.prepare.TeacherOutput;
+import dev.distillery.prepare.TeacherScorer;
+import dev.distillery.spark.Device;
+import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.train.SparkTrainer;
+import dev.distillery.util.Hashing;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.spark.TaskContext;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * {@code distill.prefix = student} (f-DISTILL's on-policy side, Wen et al. 2023): a minibatch's
+ * divergence sequences are drawn afresh from the student and scored by the live teacher on the
+ * executor, instead of being read from the teacher's stored samples. The student is the snapshot
+ * the driver took after the previous averaging round (shipped inside this encoder, which Spark
+ * serializes anew with every round's tasks); the teacher is loaded once per executor JVM and device
+ * ({@link TeacherCache}), so the teacher directory must be readable from the executors.
+ */
+public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillExample> {
+  /** Student sequences sampled in this JVM: tests read it to see the on-policy path ran. */
+  public static final AtomicLong SAMPLED = new AtomicLong();
+
+  private final LossPlan plan;
+  private final int k;
+  private final String teacherDir;
+  private final int teacherMaxTokens;
+  private final DistilleryConfig.Decode sampling;
+  private final DistilleryConfig.Prepare prepare;
+  private final Snapshot snapshot;
+
+  /**
+   * @param teacherDir the teacher's model directory (the targets' manifest names it)
+   * @param config decoding length, sampling temperature and top-p ({@code prepare.sample-*}), device
+   */
+  public StudentPrefixes(LossPlan plan, int k, String teacherDir, DistilleryConfig config, Snapshot snapshot) {
+    this.plan = plan;
+    this.k = k;
+    this.teacherDir = teacherDir;
+    this.teacherMaxTokens = config.model().maxTokens();
+    DistilleryConfig.Decode d = config.decode();
+    this.sampling = new DistilleryConfig.Decode("sample", d.beamWidth(), d.lengthPenalty(), d.maxNewTokens(),
+        config.prepare().sampleTemperature(), config.prepare().sampleTopP(), d.batchSize(), d.seed(), d.noRepeatNgram());
+    this.prepare = config.prepare();
+    this.snapshot = snapshot;
+  }
+
+  @Override
+  public DataSet encode(List<DistillExample> batch, double progress) {
+    List<Integer> onPolicy = new ArrayList<>();
+    List<int[]> prompts = new ArrayList<>();
+    List<Random> randoms = new ArrayList<>();
+    for (int i = 0; i < batch.size(); i++) {
+      DistillExample e = batch.get(i);
+      if (e.role() == DistillExample.Role.DIVERGENCE) {
+        onPolicy.add(i);
+        prompts.add(Arrays.copyOf(e.tokens(), e.targetStart()));
+        // A fresh draw per round: seeded by the example and the snapshot version.
+        randoms.add(new Random((Hashing.stableHash64(e.id()) * 31 + i) ^ (snapshot.version * 1_000_003L)));
+      }
+    }
+    if (onPolicy.isEmpty()) {
+      return DistillBatches.dataSet(batch, plan, k, progress);
+    }
+    LanguageModel student = snapshot.model();
+    List<Hypothesis> drawn;
+    synchronized (student) {
+      drawn = new Decoder(student, sampling).sample(prompts, randoms);
+    }
+    List<int[]> outputs = drawn.stream().map(Hypothesis::tokens).toList();
+    CausalModel teacher = TeacherCache.get(Path.of(teacherDir), Device.forTask(prepare.device(), TaskContext.get()),
+        teacherMaxTokens);
+    List<TeacherOutput> scored;
+    synchronized (teacher) {
+      scored = new TeacherScorer(teacher, sampling, prepare).along(prompts, outputs, k);
+    }
+    List<DistillExample> out = new ArrayList<>(batch);
+    for (int j = 0; j < onPolicy.size(); j++) {
+      DistillExample e = batch.get(onPolicy.get(j));
+      TeacherOutput t = scored.get(j);
+      int[] source = e.targetStart() > 1 ? Arrays.copyOfRange(e.tokens(), 1, e.targetStart() - 1) : null;
+      out.set(onPolicy.get(j), Targets.example(e.id(), source, t.ids(), drawn.get(j).finished(), t.topkIds(),
+          t.topkLogprobs(), t.tailMass(), e.role(), k));
+    }
+    SAMPLED.addAndGet(onPolicy.size());
+    return DistillBatches.dataSet(out, plan, k, progress);
+  }
+
+  /**
+   * The student's parameters as of the last averaging round, with what it takes to rebuild it on an
+   * executor (configuration JSON, shape, tokenizer). Executors rebuild a version once per JVM.
+   */
+  public static final class Snapshot implements Serializable {
+    private static final ConcurrentHashMap<String, LanguageModel> BUILT = new ConcurrentHashMap<>();
+
+    private final String id = UUID.randomUUID().toString();
+    private final String configuration;
+    private final DistilleryConfig.Model shape;
+    private final TextTokenizer tokenizer;
+    private float[] params;
+    private long version;
+
+    public Snapshot(LanguageModel student) {
+      this.configuration = student.graph().getConfiguration().toJson();
+      this.shape = student.shape();
+      this.tokenizer = student.tokenizer();
+      update(student.graph());
+    }
+
+    /** Takes the averaged parameters after a round (on the driver). */
+    public void update(ComputationGraph graph) {
+      params = graph.params().toFloatVector();
+      version++;
+    }
+
+    LanguageModel model() {
+      String key = id + "@" + version;
+      LanguageModel built = BUILT.get(key);
+      if (built != null) {
+        return built;
+      }
+      synchronized (BUILT) {
+        built = BUILT.get(key);
+        if (built == null) {
+          BUILT.keySet().removeIf(old -> old.startsWith(id + "@")); // keep one version per JVM
+          ComputationGraph graph = new ComputationGraph(ComputationGraphConfiguration.fromJson(configuration));
+          graph.init(Nd4j.create(params).reshape(1, params.length), true);
+          built = new LanguageModel(graph, shape, tokenizer);
+          BUILT.put(key, built);
+        }
+        return built;
+      }
+    }
+  }
+}
