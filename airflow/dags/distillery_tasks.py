@@ -33,6 +33,9 @@ def task_args(run_id, base_dir, corpus, teacher, config=None, java_opens="", los
     safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in run_id) if sanitize else run_id
     if not safe:
         raise ValueError("Cannot build task arguments: empty run id: %r" % run_id)
+    # '/' never survives sanitizing, but '.' and '..' would still name base_dir itself or its parent.
+    if safe.strip(".") == "":
+        raise ValueError("Cannot build task arguments: run id would escape base_dir: %r" % run_id)
     root = "%s/%s" % (base_dir.rstrip("/"), safe)
     targets, student = root + "/targets", root + "/student-" + loss
     common = ["--config", config] if config else []

@@ -57,6 +57,16 @@ class TaskArgsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             distillery_tasks.task_args("", "/runs", "c", "t")
 
+    def test_run_ids_cannot_escape_the_base_dir(self):
+        for run_id in ["..", ".", "..."]:
+            with self.assertRaises(ValueError, msg=run_id):
+                distillery_tasks.task_args(run_id, "/runs", "c", "t")
+        for run_id in ["../../etc", "a/../../b", "..\\x"]:
+            args = distillery_tasks.task_args(run_id, "/runs", "c", "t")["prepare"]["application_args"]
+            out = args[args.index("--output") + 1]
+            self.assertTrue(out.startswith("/runs/") and "/" not in out[len("/runs/"):-len("/targets")], out)
+            self.assertEqual(os.path.normpath(out), out, "no '..' path component: " + out)
+
 
 class RenderedCommandsRunTest(unittest.TestCase):
     def test_rendered_spark_submit_commands_succeed_on_the_sample(self):
