@@ -33,6 +33,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
+import java.util.function.ObjIntConsumer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -81,6 +82,55 @@ public final class DistillPipeline {
       }
     }
     Files.write(metrics, kept);
+  }
+
+  /** One line per epoch: the student's scores on the first held-out examples. */
+  public static final String EVALUATION = "evaluation.jsonl";
+  /** Held-out examples decoded after every epoch (the final evaluation uses distill.eval-examples). */
+  static final int EPOCH_EVAL_EXAMPLES = 20;
+
+  /**
+   * After every epoch: greedy and beam BLEU/chrF, reference perplexity and KL(teacher ‖ student) on
+   * the first {@value #EPOCH_EVAL_EXAMPLES} held-out examples (fewer if distill.eval-examples says so),
+   * appended to {@code evaluation.jsonl}; on resume, the lines of epochs the checkpoint had finished
+   * are kept.
+   */
+  static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Path file, List<Row> held, DistilleryConfig config, int k,
+      boolean resume, Optional<Path> checkpoint, Progress progress) throws IOException {
+    int firstUnfinished = checkpoint.isPresent() ? Checkpoint.readState(checkpoint.get()).epoch() : 1;
+    List<String> kept = new ArrayList<>();
+    if (resume && Files.exists(file)) {
+      for (String line : Files.readAllLines(file)) {
+        if (!line.isBlank() && JSON.readTree(line).path("epoch").asInt(Integer.MAX_VALUE) < firstUnfinished) {
+          kept.add(line);
+        }
+      }
+    }
+    Files.deleteIfExists(file);
+    if (!kept.isEmpty()) {
+      Files.write(file, kept);
+    }
+    List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
+    return (model, epoch) -> {
+      if (rows.isEmpty()) {
+        return;
+      }
+      Scores s = scores("student after epoch " + epoch, model, rows, config, k, progress);
+      Map<String, Object> line = new LinkedHashMap<>();
+      line.put("epoch", epoch);
+      line.put("examples", rows.size());
+      line.put("greedyBleu", s.greedyBleu());
+      line.put("greedyChrf", s.greedyChrf());
+      line.put("beamBleu", s.beamBleu());
+      line.put("beamChrf", s.beamChrf());
+      line.put("referencePerplexity", s.referencePerplexity());
+      line.put("teacherKl", s.teacherKl());
+      try {
+        Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    };
   }
 
   /** Probe sequences per role for the learned gate's loss estimates. */
@@ -187,7 +237,8 @@ public final class DistillPipeline {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-    }, config.hash(), afterRound);
+    }, config.hash(), afterRound, evaluateEachEpoch(output.resolve(EVALUATION), held, config, k, resume,
+        resume ? Checkpoint.latest(checkpoints) : Optional.empty(), progress));
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     SparkTrainer.BatchEncoder<DistillExample> encoder = DistillBatches.encoder(plan, k);
     if (d.prefix().equals("student")) {
@@ -195,7 +246,8 @@ public final class DistillPipeline {
       StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
       encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot);
       options = new SparkTrainer.Options(options.checkpointDir(), options.checkpointEvery(), options.resume(),
-          options.metrics(), options.configSha256(), options.afterRound().andThen(snapshot::update));
+          options.metrics(), options.configSha256(), options.afterRound().andThen(snapshot::update),
+          options.afterEpoch());
       progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
     }
     SparkTrainer.Result result = SparkTrainer.train(jsc, student, train, validation, config.train(),

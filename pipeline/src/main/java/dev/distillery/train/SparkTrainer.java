@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.function.Consumer;
+import java.util.function.ObjIntConsumer;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
@@ -52,12 +53,14 @@ public final class SparkTrainer {
    * @param metrics receives one map per progress line (step, epoch, loss, tokens/s, progress)
    * @param afterRound runs on the driver after each averaging round with the averaged network, before
    *     the metrics of that round (for state that training updates between rounds, such as a learned gate)
+   * @param afterEpoch runs on the driver after each epoch's validation with the model and the epoch number
    */
   public record Options(Path checkpointDir, int checkpointEvery, boolean resume,
-      Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound) {
+      Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound,
+      ObjIntConsumer<LanguageModel> afterEpoch) {
     public Options(Path checkpointDir, int checkpointEvery, boolean resume,
         Consumer<Map<String, Object>> metrics, String configSha256) {
-      this(checkpointDir, checkpointEvery, resume, metrics, configSha256, graph -> { });
+      this(checkpointDir, checkpointEvery, resume, metrics, configSha256, graph -> { }, (model, epoch) -> { });
     }
 
     public static Options none() {
@@ -231,6 +234,7 @@ public final class SparkTrainer {
       validationLoss.add(validate(current, validation));
       progress.line("train epoch %d/%d done: validation loss %.4f (perplexity %.2f)", epoch, config.epochs(),
           validationLoss.get(validationLoss.size() - 1), Math.exp(validationLoss.get(validationLoss.size() - 1)));
+      options.afterEpoch().accept(current, epoch);
       if (options.checkpointDir() != null && options.checkpointEvery() > 0 && step > lastCheckpoint) {
         checkpoint(options, sparkNet, new Checkpoint(epoch + 1, 0, step, tokens, options.configSha256()));
         lastCheckpoint = step;

@@ -83,6 +83,15 @@ class DistillPipelineTest {
     assertTrue(Files.exists(out.resolve("model").resolve(ModelBundle.MODEL_FILE)));
     assertTrue(Files.readString(out.resolve("report.html")).contains("<svg"));
     assertEquals("teacher", s.table().get(0).system());
+    // One evaluation line per epoch, on the first held-out examples.
+    List<String> epochs = Files.readAllLines(out.resolve(DistillPipeline.EVALUATION));
+    assertEquals(3, epochs.size(), epochs.toString());
+    for (int e = 0; e < 3; e++) {
+      JsonNode line = new ObjectMapper().readTree(epochs.get(e));
+      assertEquals(e + 1, line.get("epoch").asInt());
+      assertTrue(Double.isFinite(line.get("referencePerplexity").asDouble()) && line.get("greedyChrf").asDouble() >= 0,
+          line.toString());
+    }
     if (loss.equals("hybrid")) {
       JsonNode firstLine = new ObjectMapper().readTree(Files.readAllLines(out.resolve("metrics.jsonl")).get(0));
       JsonNode lastLine = new ObjectMapper().readTree(
