@@ -9,7 +9,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-/** {@code report.html}: the loss (and gate) curve as inline SVG and the comparison table. No scripts, no network. */
+/**
+ * {@code report.html}: the loss, gate and per-epoch chrF curves as inline SVG and the comparison
+ * table. No scripts, no network.
+ */
 final class Report {
   private Report() {}
 
@@ -31,9 +34,19 @@ final class Report {
         .append("<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
             + "th:first-child,td:first-child{text-align:left}</style>")
         .append("<h1>Distillation with loss <code>").append(loss).append("</code></h1>")
-        .append("<h2>Training loss per target token</h2>").append(svg(points, "#1f77b4"));
+        .append("<h2>Training loss per target token</h2>").append(svg(points, "#1f77b4", "step"));
     if (!gate.isEmpty()) {
-      html.append("<h2>Hybrid gate g (token-level weight)</h2>").append(svg(gate, "#d62728"));
+      html.append("<h2>Hybrid gate g (token-level weight)</h2>").append(svg(gate, "#d62728", "step"));
+    }
+    Path evaluation = metrics.resolveSibling(DistillPipeline.EVALUATION);
+    if (Files.exists(evaluation)) {
+      List<double[]> chrf = new ArrayList<>();
+      ObjectMapper json = new ObjectMapper();
+      for (String line : Files.readAllLines(evaluation)) {
+        JsonNode n = json.readTree(line);
+        chrf.add(new double[] {n.get("epoch").asDouble(), n.get("greedyChrf").asDouble()});
+      }
+      html.append("<h2>Greedy chrF on held-out examples, by epoch</h2>").append(svg(chrf, "#2ca02c", "epoch"));
     }
     html.append("<h2>Held-out evaluation</h2><table><tr><th>system<th>greedy BLEU<th>greedy chrF<th>beam BLEU"
         + "<th>beam chrF<th>reference perplexity<th>KL(teacher‖model)</tr>");
@@ -48,7 +61,7 @@ final class Report {
     Files.writeString(file, html.toString());
   }
 
-  private static String svg(List<double[]> points, String color) {
+  private static String svg(List<double[]> points, String color, String xLabel) {
     if (points.isEmpty()) {
       return "<p>no data</p>";
     }
@@ -69,7 +82,7 @@ final class Report {
     return String.format(Locale.ROOT, "<svg width=%.0f height=%.0f><rect width=100%% height=100%% fill=white stroke=#ccc/>"
         + "<path d='%s' fill=none stroke='%s' stroke-width=2/>"
         + "<text x=5 y=15 font-size=12>%.3f</text><text x=5 y=%.0f font-size=12>%.3f</text>"
-        + "<text x=%.0f y=%.0f font-size=12>step %.0f</text></svg>",
-        w, h, path, color, maxY, h - pad, minY, w - 110, h - 5, maxX);
+        + "<text x=%.0f y=%.0f font-size=12>%s %.0f</text></svg>",
+        w, h, path, color, maxY, h - pad, minY, w - 110, h - 5, xLabel, maxX);
   }
 }

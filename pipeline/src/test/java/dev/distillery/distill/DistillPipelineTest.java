@@ -82,6 +82,7 @@ class DistillPipelineTest {
     assertTrue(last < first, loss + " loss did not fall: " + l);
     assertTrue(Files.exists(out.resolve("model").resolve(ModelBundle.MODEL_FILE)));
     assertTrue(Files.readString(out.resolve("report.html")).contains("<svg"));
+    assertTrue(Files.readString(out.resolve("report.html")).contains("Greedy chrF on held-out examples, by epoch"));
     assertEquals("teacher", s.table().get(0).system());
     // One evaluation line per epoch, on the first held-out examples.
     List<String> epochs = Files.readAllLines(out.resolve(DistillPipeline.EVALUATION));
