@@ -48,7 +48,7 @@ public final class DistillQuality {
         new String[] {"ce", "distill.loss=ce"},
         new String[] {"kl", "distill.loss=kl"},
         new String[] {"seqkd", "distill.loss=seqkd"},
-        new String[] {"hybrid (fixed 0.5)", "distill.loss=hybrid"},
+        new String[] {"hybrid (fixed 0.5)", "distill.loss=hybrid", "distill.gate=fixed", "distill.gate-value=0.5"},
         new String[] {"hybrid (scheduled)", "distill.loss=hybrid", "distill.gate=scheduled"},
         new String[] {"hybrid (learned)", "distill.loss=hybrid", "distill.gate=learned"},
         new String[] {"rkl", "distill.loss=rkl"},

@@ -40,7 +40,7 @@ final class DemoCommand implements Callable<Integer> {
       description = "Training pairs the teacher labels for the students (default: ${DEFAULT-VALUE}).")
   int distillRows;
 
-  @Option(names = "--losses", paramLabel = "LOSS", split = ",", defaultValue = "kl,seqkd",
+  @Option(names = "--losses", paramLabel = "LOSS", split = ",", defaultValue = "seqkd,hybrid",
       description = "KD losses to compare with the ce baseline (default: ${DEFAULT-VALUE}).")
   List<String> losses;
 

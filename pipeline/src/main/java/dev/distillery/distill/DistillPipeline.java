@@ -157,6 +157,10 @@ public final class DistillPipeline {
     List<DistillExample> sentences = train.filter(e -> e.role() == DistillExample.Role.SENTENCE).take(GATE_PROBES);
     LossPlan divergenceOnly = new LossPlan("kl", 1.0, "fixed", 0);
     LossPlan crossEntropyOnly = new LossPlan("seqkd", 0, "fixed", 0);
+    if (tokens.isEmpty() || sentences.isEmpty()) {
+      throw new IllegalStateException("Cannot learn the hybrid gate: no training sequences of one kind (token-level "
+          + tokens.size() + ", sentence-level " + sentences.size() + ")");
+    }
     return graph -> {
       double tokenLoss = perTargetToken(graph, DistillBatches.dataSet(tokens, divergenceOnly, k, 0), tokens);
       double sentenceLoss = perTargetToken(graph, DistillBatches.dataSet(sentences, crossEntropyOnly, k, 0), sentences);

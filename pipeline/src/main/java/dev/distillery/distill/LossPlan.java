@@ -23,7 +23,8 @@ import java.util.List;
 public record LossPlan(String loss, double kdWeight, String gate, double gateValue, LearnedGate learned)
     implements Serializable {
   public LossPlan(String loss, double kdWeight, String gate, double gateValue) {
-    this(loss, kdWeight, gate, gateValue, gate.equals("learned") ? new LearnedGate() : null);
+    // Only the hybrid loss has a gate; other losses ignore distill.gate.
+    this(loss, kdWeight, gate, gateValue, loss.equals("hybrid") && gate.equals("learned") ? new LearnedGate() : null);
   }
 
   public static LossPlan of(DistilleryConfig.Distill d) {
@@ -80,7 +81,7 @@ public record LossPlan(String loss, double kdWeight, String gate, double gateVal
   public double gate(double progress) {
     return switch (gate) {
       case "scheduled" -> 1.0 - progress;
-      case "learned" -> learned.gate();
+      case "learned" -> learned == null ? gateValue : learned.gate();
       default -> gateValue;
     };
   }

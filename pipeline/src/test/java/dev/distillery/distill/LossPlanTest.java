@@ -20,6 +20,22 @@ class LossPlanTest {
   }
 
   @Test
+  void learnedGateWeightsEachLossByItsInverseAndExistsOnlyForHybrid() {
+    assertEquals(null, new LossPlan("ce", 0.5, "learned", 0.5).learned(), "ce has no gate to learn");
+    LossPlan hybrid = new LossPlan("hybrid", 0.5, "learned", 0.5);
+    assertEquals(0.5, hybrid.gate(0.3), 1e-12); // s1 = s2 = 0
+    // Steps on e^{-s1}*L_tok + e^{-s2}*L_sent + s1 + s2 with L_tok = 1, L_sent = 4 move e^{-s_i} toward 1/L_i.
+    for (int i = 0; i < 200; i++) {
+      hybrid.learned().update(1.0, 4.0, 0.1);
+    }
+    assertEquals(1.0, Math.exp(-hybrid.learned().s1()), 1e-6);
+    assertEquals(0.25, Math.exp(-hybrid.learned().s2()), 1e-6);
+    assertEquals(0.8, hybrid.gate(0.9), 1e-6); // 1 / (1 + 0.25)
+    assertArrayEquals(new float[] {0f, 1f}, hybrid.weights(Role.TOKEN, 0.9), 1e-5f);
+    assertArrayEquals(new float[] {0.25f, 0f}, hybrid.weights(Role.SENTENCE, 0.9), 1e-5f);
+  }
+
+  @Test
   void tokenLevelKdMixesCrossEntropyByLambda() {
     assertArrayEquals(new float[] {0.75f, 0.25f}, new LossPlan("kl", 0.25, "fixed", 0.5).weights(Role.TOKEN, 0.3));
   }
