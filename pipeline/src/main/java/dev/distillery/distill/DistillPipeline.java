@@ -65,23 +65,23 @@ public final class DistillPipeline {
       double tokensPerSecond) {}
 
   /**
-   * Keeps the metrics lines of the steps the checkpoint being resumed holds and drops the rest, so a
-   * run killed after its last checkpoint continues one loss curve without repeated steps; with no
-   * checkpoint, training starts over and so do the metrics.
+   * On resume, keeps the lines of a JSONL log whose {@code field} is below {@code bound} (what the
+   * resumed checkpoint holds) and drops the rest, so a run killed after its last checkpoint continues
+   * one curve without repeated lines; with nothing to keep the log starts over.
    */
-  static void keepMetricsUpToCheckpoint(Path metrics, Optional<Path> checkpoint) throws IOException {
-    if (checkpoint.isEmpty() || !Files.exists(metrics)) {
-      Files.deleteIfExists(metrics);
-      return;
-    }
-    long last = Checkpoint.readState(checkpoint.get()).step();
+  static void keepLinesBelow(Path file, String field, long bound) throws IOException {
     List<String> kept = new ArrayList<>();
-    for (String line : Files.readAllLines(metrics)) {
-      if (!line.isBlank() && JSON.readTree(line).path("step").asLong(Long.MAX_VALUE) <= last) {
-        kept.add(line);
+    if (Files.exists(file)) {
+      for (String line : Files.readAllLines(file)) {
+        if (!line.isBlank() && JSON.readTree(line).path(field).asLong(Long.MAX_VALUE) < bound) {
+          kept.add(line);
+        }
       }
     }
-    Files.write(metrics, kept);
+    Files.deleteIfExists(file);
+    if (!kept.isEmpty()) {
+      Files.write(file, kept);
+    }
   }
 
   /** One line per epoch: the student's scores on the first held-out examples. */
@@ -92,24 +92,10 @@ public final class DistillPipeline {
   /**
    * After every epoch: greedy and beam BLEU/chrF, reference perplexity and KL(teacher ‖ student) on
    * the first {@value #EPOCH_EVAL_EXAMPLES} held-out examples (fewer if distill.eval-examples says so),
-   * appended to {@code evaluation.jsonl}; on resume, the lines of epochs the checkpoint had finished
-   * are kept.
+   * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
    */
   static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Path file, List<Row> held, DistilleryConfig config, int k,
-      boolean resume, Optional<Path> checkpoint, Progress progress) throws IOException {
-    int firstUnfinished = checkpoint.isPresent() ? Checkpoint.readState(checkpoint.get()).epoch() : 1;
-    List<String> kept = new ArrayList<>();
-    if (resume && Files.exists(file)) {
-      for (String line : Files.readAllLines(file)) {
-        if (!line.isBlank() && JSON.readTree(line).path("epoch").asInt(Integer.MAX_VALUE) < firstUnfinished) {
-          kept.add(line);
-        }
-      }
-    }
-    Files.deleteIfExists(file);
-    if (!kept.isEmpty()) {
-      Files.write(file, kept);
-    }
+      Progress progress) {
     List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
     return (model, epoch) -> {
       if (rows.isEmpty()) {
@@ -145,7 +131,7 @@ public final class DistillPipeline {
    * metrics line the resumed checkpoint kept.
    */
   static Consumer<ComputationGraph> learnGate(LossPlan.LearnedGate gate, JavaRDD<DistillExample> train, int k,
-      Path metrics, boolean resume, Progress progress) throws IOException {
+      Path metrics, boolean resume) throws IOException {
     if (resume && Files.exists(metrics)) {
       List<String> lines = Files.readAllLines(metrics);
       if (!lines.isEmpty()) {
@@ -223,10 +209,26 @@ public final class DistillPipeline {
 
     Files.createDirectories(output);
     Path metrics = output.resolve("metrics.jsonl");
-    keepMetricsUpToCheckpoint(metrics, resume ? Checkpoint.latest(checkpoints) : Optional.empty());
+    Path evaluation = output.resolve(EVALUATION);
+    Optional<Checkpoint> resumed = Optional.empty();
+    Optional<Path> latest = resume ? Checkpoint.latest(checkpoints) : Optional.empty();
+    if (latest.isPresent()) {
+      resumed = Optional.of(Checkpoint.readState(latest.get()));
+    }
+    // A checkpoint holds steps 1..step and the epochs before the one it was written in.
+    keepLinesBelow(metrics, "step", resumed.map(c -> c.step() + 1).orElse(0L));
+    keepLinesBelow(evaluation, "epoch", resumed.map(c -> (long) c.epoch()).orElse(0L));
     Consumer<ComputationGraph> afterRound = graph -> { };
     if (plan.learned() != null) {
-      afterRound = learnGate(plan.learned(), train, k, metrics, resume, progress);
+      afterRound = learnGate(plan.learned(), train, k, metrics, resume);
+    }
+    SparkTrainer.BatchEncoder<DistillExample> encoder = DistillBatches.encoder(plan, k);
+    if (d.prefix().equals("student")) {
+      // On-policy: each round samples from the student as averaged after the previous round.
+      StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
+      encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot);
+      afterRound = afterRound.andThen(snapshot::update);
+      progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
     }
     SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), resume, m -> {
       m.put("loss_name", d.loss());
@@ -241,19 +243,8 @@ public final class DistillPipeline {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-    }, config.hash(), afterRound, evaluateEachEpoch(output.resolve(EVALUATION), held, config, k, resume,
-        resume ? Checkpoint.latest(checkpoints) : Optional.empty(), progress));
+    }, config.hash(), afterRound, evaluateEachEpoch(evaluation, held, config, k, progress));
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    SparkTrainer.BatchEncoder<DistillExample> encoder = DistillBatches.encoder(plan, k);
-    if (d.prefix().equals("student")) {
-      // On-policy: each round samples from the student as averaged after the previous round.
-      StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
-      encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot);
-      options = new SparkTrainer.Options(options.checkpointDir(), options.checkpointEvery(), options.resume(),
-          options.metrics(), options.configSha256(), options.afterRound().andThen(snapshot::update),
-          options.afterEpoch());
-      progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
-    }
     SparkTrainer.Result result = SparkTrainer.train(jsc, student, train, validation, config.train(),
         config.spark().partitions(), progress, encoder, options);
 

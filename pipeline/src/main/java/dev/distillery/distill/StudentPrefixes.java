@@ -56,9 +56,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
     this.k = k;
     this.teacherDir = teacherDir;
     this.teacherMaxTokens = config.model().maxTokens();
-    DistilleryConfig.Decode d = config.decode();
-    this.sampling = new DistilleryConfig.Decode("sample", d.beamWidth(), d.lengthPenalty(), d.maxNewTokens(),
-        config.prepare().sampleTemperature(), config.prepare().sampleTopP(), d.batchSize(), d.seed(), d.noRepeatNgram());
+    this.sampling = TeacherScorer.sampling(config.decode(), config.prepare());
     this.prepare = config.prepare();
     this.snapshot = snapshot;
   }

@@ -37,25 +37,18 @@ public record Manifest(
    * Where one shard's teacher task ran. {@code executor} is Spark's executor id ({@code driver} in
    * local mode); {@code pid} tells executors in separate JVMs apart.
    */
-  public record Placement(int shard, String executor, String host, long pid, String device) {
+  public record Placement(int shard, String executor, String host, long pid, String device)
+      implements java.io.Serializable {
     static Placement here(int shard, Device device) {
       SparkEnv env = SparkEnv.get();
       return new Placement(shard, env == null ? "driver" : env.executorId(),
           org.apache.spark.util.Utils.localHostName(), ProcessHandle.current().pid(), device.toString());
     }
 
-    String encode() {
-      return shard + "\t" + executor + "\t" + host + "\t" + pid + "\t" + device;
-    }
-
     /** One entry per shard, by shard; a shard recomputed after a lost executor keeps its last success. */
-    static List<Placement> decode(List<String> encoded) {
+    static List<Placement> lastPerShard(List<Placement> placements) {
       Map<Integer, Placement> byShard = new TreeMap<>();
-      for (String line : encoded) {
-        String[] f = line.split("\t", -1);
-        Placement p = new Placement(Integer.parseInt(f[0]), f[1], f[2], Long.parseLong(f[3]), f[4]);
-        byShard.put(p.shard(), p);
-      }
+      placements.forEach(p -> byShard.put(p.shard(), p));
       return List.copyOf(byShard.values());
     }
   }

@@ -7,6 +7,7 @@ import dev.distillery.corpus.DataException;
 import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
+import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Progress;
 import dev.distillery.util.Hashing;
@@ -75,7 +76,7 @@ public final class PreparePipeline {
     progress.line("teacher %s: %s, vocabulary %d, fingerprint %s", teacherDir, teacher.describe(),
         teacher.vocabSize(), fingerprint.substring(0, 12));
     // Weights plus about as much again for the activations of a decoding batch (beam rows included).
-    dev.distillery.spark.ExecutorMemory.require(spark.sparkContext(), "prepare", "the teacher (" + teacher.weightBytes()
+    ExecutorMemory.require(spark.sparkContext(), "prepare", "the teacher (" + teacher.weightBytes()
         + " bytes of weights x 2: weights and decoding activations)", teacher.weightBytes() * 2,
         " or lower decode.batch-size");
 
@@ -107,7 +108,7 @@ public final class PreparePipeline {
     Dataset<Row> tooLong = Tokenization.rejectedRows(spark, tokenized);
 
     LongAccumulator done = jsc.sc().longAccumulator("prepare examples");
-    CollectionAccumulator<String> placed = jsc.sc().collectionAccumulator("prepare placement");
+    CollectionAccumulator<Manifest.Placement> placed = jsc.sc().collectionAccumulator("prepare placement");
     long toScore = tokenized.filter(t -> t.example() != null).count();
     String teacherPath = teacherDir.toAbsolutePath().toString(); // Path is not Serializable
     DistilleryConfig.Decode decode = config.decode();
@@ -126,7 +127,7 @@ public final class PreparePipeline {
           List<Row> scoredRows = scoreRows(rows, model, decode, prep, shards, done);
           TaskContext task = TaskContext.get();
           if (task != null) {
-            placed.add(Manifest.Placement.here(task.partitionId(), device).encode());
+            placed.add(Manifest.Placement.here(task.partitionId(), device));
           }
           if (task != null && task.partitionId() == prep.failFirstAttemptOfShard() && task.attemptNumber() == 0) {
             return failingHalfway(scoredRows, task.partitionId());
@@ -179,7 +180,7 @@ public final class PreparePipeline {
         Map.of("reference", counts.getLong(1), "beam", counts.getLong(2),
             "samples", counts.isNullAt(3) ? 0L : counts.getLong(3)),
         corpus.inputRows(), rejectedByReason, Map.of("documents", splitDocuments, "rows", splitRows),
-        Manifest.Placement.decode(placed.value()),
+        Manifest.Placement.lastPerShard(placed.value()),
         (System.nanoTime() - start) / 1e9, Provenance.gitCommit(),
         java.time.Instant.now().toString(), config.hash());
     // A split document is one input row and several output rows.

@@ -28,6 +28,15 @@ public final class TeacherScorer {
     this.prepare = prepare;
   }
 
+  /**
+   * Nucleus sampling as prepare configures it ({@code prepare.sample-temperature}, {@code
+   * prepare.sample-top-p}) with the decoding length and batch of {@code decode}.
+   */
+  public static DistilleryConfig.Decode sampling(DistilleryConfig.Decode decode, DistilleryConfig.Prepare prepare) {
+    return new DistilleryConfig.Decode("sample", decode.beamWidth(), decode.lengthPenalty(), decode.maxNewTokens(),
+        prepare.sampleTemperature(), prepare.sampleTopP(), decode.batchSize(), prepare.seed(), decode.noRepeatNgram());
+  }
+
   /** Everything prepare stores for one example. */
   public record Scored(TeacherOutput reference, TeacherOutput beam, List<TeacherOutput> samples) {}
 
@@ -40,10 +49,7 @@ public final class TeacherScorer {
     int n = prompts.size();
     Decoder decoder = new Decoder(teacher, decode);
     List<Hypothesis> beams = decoder.beam(prompts, decode.beamWidth());
-    DistilleryConfig.Decode sampling = new DistilleryConfig.Decode("sample", decode.beamWidth(),
-        decode.lengthPenalty(), decode.maxNewTokens(), prepare.sampleTemperature(), prepare.sampleTopP(),
-        decode.batchSize(), prepare.seed(), decode.noRepeatNgram());
-    Decoder sampler = new Decoder(teacher, sampling);
+    Decoder sampler = new Decoder(teacher, sampling(decode, prepare));
     List<List<Hypothesis>> samples = new ArrayList<>();
     for (int s = 0; s < prepare.samples(); s++) {
       List<Random> randoms = new ArrayList<>(n);
@@ -53,24 +59,21 @@ public final class TeacherScorer {
       samples.add(sampler.sample(prompts, randoms));
     }
     // One teacher-forced pass over every sequence of the batch: reference, beam, samples.
-    List<int[]> rows = new ArrayList<>();
-    List<int[]> targets = new ArrayList<>();
-    List<Integer> promptLengths = new ArrayList<>();
+    int per = 2 + samples.size();
+    List<int[]> forcedPrompts = new ArrayList<>(n * per);
+    List<int[]> targets = new ArrayList<>(n * per);
     for (int i = 0; i < n; i++) {
       targets.add(references.get(i));
       targets.add(beams.get(i).tokens());
       for (List<Hypothesis> s : samples) {
         targets.add(s.get(i).tokens());
       }
-      int per = 2 + samples.size();
-      for (int j = targets.size() - per; j < targets.size(); j++) {
-        rows.add(concat(prompts.get(i), targets.get(j)));
-        promptLengths.add(prompts.get(i).length);
+      for (int j = 0; j < per; j++) {
+        forcedPrompts.add(prompts.get(i));
       }
     }
-    List<TeacherOutput> outputs = distributions(rows, promptLengths, targets, prepare.topK());
+    List<TeacherOutput> outputs = along(forcedPrompts, targets, prepare.topK());
     List<Scored> out = new ArrayList<>(n);
-    int per = 2 + samples.size();
     for (int i = 0; i < n; i++) {
       TeacherOutput ref = outputs.get(i * per);
       TeacherOutput beam = withDecoded(outputs.get(i * per + 1), beams.get(i));
