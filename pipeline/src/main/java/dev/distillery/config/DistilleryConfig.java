@@ -114,13 +114,14 @@ public record DistilleryConfig(
    * Distillation (distill). The student's max-tokens is the teacher's.
    *
    * @param student architecture, embedding, hidden, layers, heads of the student (maxTokens unused)
+   * @param okd the online modules of {@code distill.loss = okd}
    */
   public record Distill(
       String loss, double kdWeight, double temperature, double jsBeta, String gate, double gateValue,
-      String prefix, int topK, int checkpointEvery, int evalExamples, String init, Model student)
+      String prefix, int topK, int checkpointEvery, int evalExamples, String init, Model student, Okd okd)
       implements Serializable {
     public Distill {
-      Checks.oneOf("distill.loss", loss, "ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd");
+      Checks.oneOf("distill.loss", loss, "ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "okd");
       Checks.fraction("distill.kd-weight", kdWeight);
       if (!(temperature > 0)) {
         throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
@@ -136,6 +137,25 @@ public record DistilleryConfig(
       Checks.atLeast("distill.top-k", topK, 0);
       Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
       Checks.atLeast("distill.eval-examples", evalExamples, 0);
+      if (loss.equals("okd") && !init.isEmpty()) {
+        throw new ConfigException("Cannot configure distill: distill.init is not supported with distill.loss = okd "
+            + "(the student trains inside the teacher's graph): " + init);
+      }
+    }
+  }
+
+  /**
+   * Online KD (Rao et al. 2024): LoRA modules {@code h ← h + scale·x·A·B} of rank {@code rank} on the
+   * query and value projections of every attention layer of the frozen teacher, trained on
+   * {@code alpha·KL(q_S ‖ p_T') + (1−alpha)·CE(y*; p_T')}.
+   */
+  public record Okd(int rank, double scale, double alpha) implements Serializable {
+    public Okd {
+      Checks.positive("distill.okd.rank", rank);
+      if (!(scale > 0) || Double.isInfinite(scale)) {
+        throw new ConfigException("Cannot configure distill: distill.okd.scale must be a positive number: " + scale);
+      }
+      Checks.fraction("distill.okd.alpha", alpha);
     }
   }
 
@@ -178,7 +198,8 @@ public record DistilleryConfig(
             new Model(
                 c.getString("distill.student.architecture"), c.getInt("distill.student.embedding"),
                 c.getInt("distill.student.hidden"), c.getInt("distill.student.layers"),
-                c.getInt("distill.student.heads"), c.getInt("model.max-tokens"))),
+                c.getInt("distill.student.heads"), c.getInt("model.max-tokens")),
+            new Okd(c.getInt("distill.okd.rank"), c.getDouble("distill.okd.scale"), c.getDouble("distill.okd.alpha"))),
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(
             ConfigRenderOptions.concise().setFormatted(true).setJson(false)));

@@ -18,6 +18,8 @@ import java.util.List;
  *       plain mixture would collapse onto the smaller loss), {@code g = e^{−s1}/(e^{−s1}+e^{−s2})}.
  *   <li>{@code rkl}, {@code js}, {@code tvd}: the divergence on teacher prefixes — the stored samples,
  *       or the beam output when no samples were stored (Wen et al. 2023, f-DISTILL, offline).
+ *   <li>{@code okd}: references; the live teacher's LoRA modules and the student train together
+ *       (Rao et al. 2024; see {@code dev.distillery.okd.OnlineKd}), so no stored distribution is read.
  * </ul>
  */
 public record LossPlan(String loss, double kdWeight, String gate, double gateValue, LearnedGate learned)
@@ -69,7 +71,7 @@ public record LossPlan(String loss, double kdWeight, String gate, double gateVal
   /** The roles a targets row is expanded into, in order. */
   public List<DistillExample.Role> roles() {
     return switch (loss) {
-      case "ce" -> List.of(DistillExample.Role.REFERENCE);
+      case "ce", "okd" -> List.of(DistillExample.Role.REFERENCE);
       case "kl" -> List.of(DistillExample.Role.TOKEN);
       case "seqkd" -> List.of(DistillExample.Role.SENTENCE);
       case "hybrid" -> List.of(DistillExample.Role.TOKEN, DistillExample.Role.SENTENCE);

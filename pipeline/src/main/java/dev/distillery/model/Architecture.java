@@ -2,6 +2,15 @@ package dev.distillery.model;
 
 import dev.distillery.config.DistilleryConfig;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration.GraphBuilder;
+import org.deeplearning4j.nn.conf.GradientNormalization;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.misc.FrozenLayer;
+import org.deeplearning4j.nn.weights.WeightInit;
+import org.nd4j.linalg.learning.config.Adam;
 
 /**
  * A sequence-model architecture: how to lay out a DL4J {@link ComputationGraphConfiguration} for a
@@ -13,9 +22,40 @@ public sealed interface Architecture permits LstmArchitecture, TransformerArchit
   String INPUT = "tokens";
   String OUTPUT = "out";
 
+  /**
+   * Adds this architecture's layers, from an {@code embed} layer reading {@code input} to the last
+   * hidden layer ({@code [batch, width, time]}, NCW), every name prefixed with {@code prefix}.
+   *
+   * @param lora LoRA modules on the attention (transformer only) with every base weight frozen,
+   *     the embedding included; null for none
+   * @return the name of the last layer added
+   */
+  String body(GraphBuilder g, String prefix, String input, DistilleryConfig.Model shape, int vocabSize, Lora lora);
+
+  /** Width of the last hidden layer. */
+  int width(DistilleryConfig.Model shape);
+
+  /** How gradients are clipped (at 1.0) for this architecture. */
+  GradientNormalization clipping();
+
+  /** LoRA modules of rank {@code rank}, update scaled by {@code scale}. */
+  record Lora(int rank, double scale) implements java.io.Serializable {}
+
   /** The graph for this shape, with Adam at {@code learningRate} and the given output layer. */
-  ComputationGraphConfiguration configure(
-      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head);
+  default ComputationGraphConfiguration configure(
+      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head) {
+    return configure(shape, vocabSize, seed, learningRate, head, null);
+  }
+
+  /** As {@link #configure(DistilleryConfig.Model, int, long, double, OutputHead)}, with LoRA modules (or null). */
+  default ComputationGraphConfiguration configure(
+      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head, Lora lora) {
+    GraphBuilder g = builder(seed, learningRate, clipping());
+    String last = body(g, "", INPUT, shape, vocabSize, lora);
+    g.addLayer(OUTPUT, head.layer(width(shape), vocabSize), last);
+    g.setOutputs(OUTPUT);
+    return g.build();
+  }
 
   /** A softmax/cross-entropy graph (teachers, baselines). */
   default ComputationGraphConfiguration configure(
@@ -30,24 +70,26 @@ public sealed interface Architecture permits LstmArchitecture, TransformerArchit
   boolean incremental();
 
   /**
-   * The part every architecture shares: Adam, Xavier init, gradient clipping at 1.0 of the given
-   * kind, the {@value #INPUT} input and an {@code embed} layer of width {@code width} (NCW output).
+   * The settings every architecture shares: Adam, Xavier init, gradient clipping at 1.0 of the given
+   * kind, and the {@value #INPUT} input.
    */
-  static org.deeplearning4j.nn.conf.ComputationGraphConfiguration.GraphBuilder embedded(
-      long seed, double learningRate, org.deeplearning4j.nn.conf.GradientNormalization clipping, int vocabSize,
-      int width) {
-    var g = new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()
+  static GraphBuilder builder(long seed, double learningRate, GradientNormalization clipping) {
+    return new NeuralNetConfiguration.Builder()
         .seed(seed)
-        .updater(new org.nd4j.linalg.learning.config.Adam(learningRate))
-        .weightInit(org.deeplearning4j.nn.weights.WeightInit.XAVIER)
+        .updater(new Adam(learningRate))
+        .weightInit(WeightInit.XAVIER)
         .gradientNormalization(clipping)
         .gradientNormalizationThreshold(1.0)
         .graphBuilder()
         // No setInputTypes: shape inference would set the embedding's nIn to the input's width (1).
         .addInputs(INPUT);
-    g.addLayer("embed", new org.deeplearning4j.nn.conf.layers.EmbeddingSequenceLayer.Builder()
-        .nIn(vocabSize).nOut(width).outputDataFormat(org.deeplearning4j.nn.conf.RNNFormat.NCW).build(), INPUT);
-    return g;
+  }
+
+  /** The token embedding {@code [batch, width, time]} (NCW) every architecture starts with; frozen if asked. */
+  static void addEmbedding(GraphBuilder g, String name, String input, int vocabSize, int width, boolean frozen) {
+    Layer embed = new EmbeddingSequenceLayer.Builder()
+        .nIn(vocabSize).nOut(width).outputDataFormat(RNNFormat.NCW).build();
+    g.addLayer(name, frozen ? new FrozenLayer(embed) : embed, input);
   }
 
   static Architecture of(String name) {

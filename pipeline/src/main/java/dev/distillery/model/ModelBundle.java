@@ -59,8 +59,11 @@ public final class ModelBundle {
     }
   }
 
-  /** Loads a bundle written by {@link #save}. */
+  /** Loads a bundle written by {@link #save}, or a {@link LoraAdapter} directory. */
   public static LanguageModel load(Path dir) throws IOException {
+    if (LoraAdapter.isAdapter(dir)) {
+      return LoraAdapter.load(dir);
+    }
     for (String f : new String[] {MODEL_FILE, TOKENIZER_FILE, META_FILE}) {
       if (!Files.isRegularFile(dir.resolve(f))) {
         throw new IOException("Cannot load model: missing " + f + " in model directory: " + dir);
@@ -85,8 +88,8 @@ public final class ModelBundle {
     return JSON.readValue(dir.resolve(META_FILE).toFile(), Map.class);
   }
 
-  /** sha256 of the model's parameters file: the teacher fingerprint recorded by later jobs. */
+  /** sha256 of the model's parameters file (an adapter's: see {@link LoraAdapter#fingerprint}): the teacher fingerprint recorded by later jobs. */
   public static String fingerprint(Path dir) throws IOException {
-    return Hashing.sha256(dir.resolve(MODEL_FILE));
+    return LoraAdapter.isAdapter(dir) ? LoraAdapter.fingerprint(dir) : Hashing.sha256(dir.resolve(MODEL_FILE));
   }
 }

@@ -1,7 +1,7 @@
 package dev.distillery.model;
 
 import dev.distillery.config.DistilleryConfig;
-import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration.GraphBuilder;
 import org.deeplearning4j.nn.conf.GradientNormalization;
 
 /**
@@ -15,25 +15,37 @@ import org.deeplearning4j.nn.conf.GradientNormalization;
  */
 public final class TransformerArchitecture implements Architecture {
   @Override
-  public ComputationGraphConfiguration configure(
-      DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head) {
+  public String body(GraphBuilder g, String prefix, String input, DistilleryConfig.Model shape, int vocabSize,
+      Lora lora) {
     if (shape.hidden() % shape.heads() != 0) {
       throw new IllegalArgumentException(
           "Cannot build transformer: heads must divide hidden: " + shape.heads() + " and " + shape.hidden());
     }
-    // Norm clipping (not element-wise) keeps the update direction; attention logits can spike early.
-    var g = Architecture.embedded(seed, learningRate, GradientNormalization.ClipL2PerLayer, vocabSize, shape.hidden());
-    String previous = "embed";
+    String previous = prefix + "embed";
+    Architecture.addEmbedding(g, previous, input, vocabSize, shape.hidden(), lora != null);
     for (int i = 0; i < shape.layers(); i++) {
-      String name = "block" + i;
-      g.addLayer(name, new TransformerBlock.Builder()
+      String name = prefix + "block" + i;
+      TransformerBlock.Builder b = new TransformerBlock.Builder()
           .hidden(shape.hidden()).heads(shape.heads())
-          .addPositions(i == 0).finalNorm(i == shape.layers() - 1).build(), previous);
+          .addPositions(i == 0).finalNorm(i == shape.layers() - 1);
+      if (lora != null) {
+        b.lora(lora.rank(), lora.scale());
+      }
+      g.addLayer(name, b.build(), previous);
       previous = name;
     }
-    g.addLayer(OUTPUT, head.layer(shape.hidden(), vocabSize), previous);
-    g.setOutputs(OUTPUT);
-    return g.build();
+    return previous;
+  }
+
+  @Override
+  public int width(DistilleryConfig.Model shape) {
+    return shape.hidden();
+  }
+
+  @Override
+  public GradientNormalization clipping() {
+    // Norm clipping (not element-wise) keeps the update direction; attention logits can spike early.
+    return GradientNormalization.ClipL2PerLayer;
   }
 
   @Override

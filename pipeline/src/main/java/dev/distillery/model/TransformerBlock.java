@@ -77,11 +77,19 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@code TransformerBlockTest} gradient-checks the block against finite differences, so it fails
  * if either the bug or the compensation goes wrong.
  *
+ * <p><b>LoRA</b> (Hu et al. 2021), for online KD: with {@code loraRank = r > 0} the block gains
+ * low-rank modules on the query and value projections, {@code q ← q + s·a·Aq·Bq} and
+ * {@code v ← v + s·a·Av·Bv} ({@code a} = LN1(x), {@code A*: [1, hidden, r]} Xavier-initialized,
+ * {@code B*: [1, r, hidden]} zero-initialized, so a fresh block computes exactly what the base
+ * does), and every other parameter is frozen: its updater is {@code NoOp} and the runtime layer
+ * zeroes its gradient, so neither Adam, gradient clipping nor a stray update can move it. Errors
+ * still flow through the block to the layers below.
+ *
  * <p>Rebuilt from JSON on Spark workers: keep the no-arg constructor and a getter/setter pair for
  * every field (DL4J's mapper ignores unknown properties, so a field without a setter silently takes
  * its default).
  */
-public class TransformerBlock extends SameDiffLayer {
+public class TransformerBlock extends SameDiffLayer implements Freezing {
   /** Added to the attention logits of masked (future or padding) keys: exp underflows to 0. */
   static final double MASKED_LOGIT = -1e9;
 
@@ -89,6 +97,8 @@ public class TransformerBlock extends SameDiffLayer {
   private int heads;
   private boolean addPositions;
   private boolean finalNorm;
+  private int loraRank;
+  private double loraScale = 1.0;
 
   /** For JSON deserialization only. */
   public TransformerBlock() {}
@@ -104,6 +114,22 @@ public class TransformerBlock extends SameDiffLayer {
     this.heads = b.heads;
     this.addPositions = b.addPositions;
     this.finalNorm = b.finalNorm;
+    this.loraRank = b.loraRank;
+    this.loraScale = b.loraScale;
+  }
+
+  /** The LoRA module parameters (empty without LoRA). */
+  public static final List<String> LORA_PARAMS = List.of("Aq", "Bq", "Av", "Bv");
+
+  /** Whether {@code param} is held fixed during training: every base parameter of a LoRA block. */
+  @Override
+  public boolean isFrozen(String param) {
+    return loraRank > 0 && !LORA_PARAMS.contains(param);
+  }
+
+  @Override
+  public org.nd4j.linalg.learning.config.IUpdater getUpdaterByParam(String paramName) {
+    return isFrozen(paramName) ? new org.nd4j.linalg.learning.config.NoOp() : super.getUpdaterByParam(paramName);
   }
 
   // ---------------------------------------------------------------- parameters
@@ -131,6 +157,12 @@ public class TransformerBlock extends SameDiffLayer {
       params.addBiasParam("lnfg", h);
       params.addBiasParam("lnfb", h);
     }
+    if (loraRank > 0) {
+      params.addWeightParam("Aq", 1, h, loraRank);
+      params.addWeightParam("Bq", 1, loraRank, h);
+      params.addWeightParam("Av", 1, h, loraRank);
+      params.addWeightParam("Bv", 1, loraRank, h);
+    }
   }
 
   @Override
@@ -141,7 +173,7 @@ public class TransformerBlock extends SameDiffLayer {
         INDArray p = e.getValue();
         if (name.startsWith("ln") && name.endsWith("g")) {
           p.assign(1); // layer-norm gains start as the identity
-        } else if (name.startsWith("W")) {
+        } else if (name.startsWith("W") || name.startsWith("A")) {
           // Xavier on the [1, in, out] conv kernel: fan-in = in, fan-out = out.
           WeightInit.XAVIER.getWeightInitFunction().init(p.size(1), p.size(2), p.shape(), 'c', p);
         } else {
@@ -176,12 +208,22 @@ public class TransformerBlock extends SameDiffLayer {
     // --- attention sub-layer
     SDVariable a = layerNorm(sd, x, p.get("ln1g"), p.get("ln1b"));
     SDVariable qkv = project(sd, a, p.get("Wqkv"), p.get("bqkv"));
+    SDVariable dq = null, dv = null;
+    if (loraRank > 0) {
+      dq = project(sd, project(sd, a, p.get("Aq"), null), p.get("Bq"), null).mul(loraScale); // [batch, hidden, time]
+      dv = project(sd, project(sd, a, p.get("Av"), null), p.get("Bv"), null).mul(loraScale);
+    }
     double scale = 1.0 / Math.sqrt(d);
     List<SDVariable> headOutputs = new ArrayList<>(heads);
     for (int i = 0; i < heads; i++) {
-      SDVariable q = channels(qkv, i * d, d).mul(scale);          // [batch, d, time]
+      SDVariable q = channels(qkv, i * d, d);                      // [batch, d, time]
       SDVariable k = channels(qkv, hidden + i * d, d);
       SDVariable v = channels(qkv, 2 * hidden + i * d, d);
+      if (loraRank > 0) {
+        q = q.add(channels(dq, i * d, d));
+        v = v.add(channels(dv, i * d, d));
+      }
+      q = q.mul(scale);
       SDVariable logits = sd.mmul(q, k, true, false, false).add(maskBias); // [batch, tq, tk]
       SDVariable att = sd.nn.softmax(logits, 2);
       headOutputs.add(sd.mmul(v, att, false, true, false));     // [batch, d, tq]
@@ -201,11 +243,11 @@ public class TransformerBlock extends SameDiffLayer {
     return sd.identity("block_out", x);
   }
 
-  /** A 1×1 convolution: {@code [batch, in, time]} → {@code [batch, out, time]}. */
-  private static SDVariable project(SameDiff sd, SDVariable x, SDVariable w, SDVariable b) {
+  /** A 1×1 convolution: {@code [batch, in, time]} → {@code [batch, out, time]}; {@code b} may be null. */
+  static SDVariable project(SameDiff sd, SDVariable x, SDVariable w, SDVariable b) {
     Conv1DConfig c = Conv1DConfig.builder()
         .k(1).s(1).p(0).d(1).dataFormat(Conv1DConfig.NCW).paddingMode(PaddingMode.VALID).build();
-    return sd.cnn.conv1d(x, w, b, c);
+    return b == null ? sd.cnn.conv1d(x, w, c) : sd.cnn.conv1d(x, w, b, c);
   }
 
   /** Channels {@code [from, from + n)} of {@code [batch, channels, time]}. */
@@ -302,7 +344,16 @@ public class TransformerBlock extends SameDiffLayer {
       if (errorMultiplicity != 1) {
         epsilon = workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon).divi(errorMultiplicity);
       }
-      return super.backpropGradient(epsilon, workspaceMgr);
+      Pair<Gradient, INDArray> out = super.backpropGradient(epsilon, workspaceMgr);
+      if (layerConf() instanceof Freezing f) {
+        // The entries are views of the layer's flat gradient: zeroing them zeroes what the updater sees.
+        out.getFirst().gradientForVariable().forEach((name, g) -> {
+          if (f.isFrozen(name)) {
+            g.assign(0);
+          }
+        });
+      }
+      return out;
     }
 
     /**
@@ -347,6 +398,22 @@ public class TransformerBlock extends SameDiffLayer {
     this.addPositions = addPositions;
   }
 
+  public int getLoraRank() {
+    return loraRank;
+  }
+
+  public void setLoraRank(int loraRank) {
+    this.loraRank = loraRank;
+  }
+
+  public double getLoraScale() {
+    return loraScale;
+  }
+
+  public void setLoraScale(double loraScale) {
+    this.loraScale = loraScale;
+  }
+
   public boolean isFinalNorm() {
     return finalNorm;
   }
@@ -358,12 +425,13 @@ public class TransformerBlock extends SameDiffLayer {
   @Override
   public boolean equals(Object o) {
     return o instanceof TransformerBlock t && super.equals(o) && hidden == t.hidden
-        && heads == t.heads && addPositions == t.addPositions && finalNorm == t.finalNorm;
+        && heads == t.heads && addPositions == t.addPositions && finalNorm == t.finalNorm
+        && loraRank == t.loraRank && loraScale == t.loraScale;
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(super.hashCode(), hidden, heads, addPositions, finalNorm);
+    return Objects.hash(super.hashCode(), hidden, heads, addPositions, finalNorm, loraRank, loraScale);
   }
 
   /** Builder in DL4J's style (regularization, updater etc. come from {@link SameDiffLayer.Builder}). */
@@ -372,6 +440,8 @@ public class TransformerBlock extends SameDiffLayer {
     private int heads = 1;
     private boolean addPositions;
     private boolean finalNorm;
+    private int loraRank;
+    private double loraScale = 1.0;
 
     /** Width of the residual stream: input and output are {@code [batch, hidden, time]}. */
     public Builder hidden(int hidden) {
@@ -394,6 +464,13 @@ public class TransformerBlock extends SameDiffLayer {
     /** Apply a final layer norm to the output (set on the last block, before the softmax). */
     public Builder finalNorm(boolean finalNorm) {
       this.finalNorm = finalNorm;
+      return this;
+    }
+
+    /** LoRA modules of this rank on the query and value projections, base frozen (0 = none). */
+    public Builder lora(int rank, double scale) {
+      this.loraRank = rank;
+      this.loraScale = scale;
       return this;
     }
 

@@ -72,9 +72,10 @@ public final class SparkTrainer {
    * @param validationLoss mean cross-entropy per target token (nats) before training and after each epoch
    * @param steps minibatches fitted, all workers together (including those before a resume)
    * @param tokens sequence positions fitted (all positions, source included)
+   * @param network the trained graph itself ({@code model}'s graph unless the model is a view of a larger graph)
    */
-  public record Result(
-      LanguageModel model, List<Double> validationLoss, long steps, long tokens, double seconds, int workers) {
+  public record Result(LanguageModel model, List<Double> validationLoss, long steps, long tokens, double seconds,
+      int workers, ComputationGraph network) {
     public double tokensPerSecond() {
       return tokens / Math.max(seconds, 1e-9);
     }
@@ -96,6 +97,19 @@ public final class SparkTrainer {
   public static <E extends Sequence> Result train(
       JavaSparkContext jsc, LanguageModel model, JavaRDD<E> examples, List<TokenizedExample> validation,
       DistilleryConfig.Train config, int partitions, Progress progress, BatchEncoder<E> encoder, Options options) {
+    return train(jsc, model.graph(), graph -> new LanguageModel(graph, model.shape(), model.tokenizer()), examples,
+        validation, config, partitions, progress, encoder, options);
+  }
+
+  /**
+   * Trains {@code network}, of which {@code model} gives the language model that is validated,
+   * handed to {@code afterEpoch} and returned: the network itself, or a part of it (online KD trains
+   * the student inside a graph that also holds the teacher).
+   */
+  public static <E extends Sequence> Result train(
+      JavaSparkContext jsc, ComputationGraph network, java.util.function.Function<ComputationGraph, LanguageModel> model,
+      JavaRDD<E> examples, List<TokenizedExample> validation, DistilleryConfig.Train config, int partitions,
+      Progress progress, BatchEncoder<E> encoder, Options options) {
     int workers = partitions > 0 ? partitions : jsc.defaultParallelism();
     JavaRDD<E> data = examples.repartition(workers).persist(StorageLevel.MEMORY_AND_DISK());
     int batch = config.batchPerWorker();
@@ -122,7 +136,7 @@ public final class SparkTrainer {
 
     long step = 0, tokens = 0, startIndex = 0;
     int startEpoch = 1;
-    LanguageModel current = model;
+    ComputationGraph net = network;
     Optional<Path> resumeFrom = Optional.empty();
     try {
       if (options.resume() && options.checkpointDir() != null) {
@@ -130,7 +144,7 @@ public final class SparkTrainer {
       }
       if (resumeFrom.isPresent()) {
         Checkpoint state = Checkpoint.readState(resumeFrom.get());
-        current = new LanguageModel(Checkpoint.readGraph(resumeFrom.get()), model.shape(), model.tokenizer());
+        net = Checkpoint.readGraph(resumeFrom.get());
         step = state.step();
         tokens = state.tokens();
         startEpoch = state.epoch();
@@ -150,7 +164,8 @@ public final class SparkTrainer {
         .rddTrainingApproach(RDDTrainingApproach.Direct)
         .rngSeed(config.seed())
         .build();
-    SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, current.graph(), master);
+    SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, net, master);
+    LanguageModel current = model.apply(net);
     List<Double> validationLoss = new ArrayList<>();
     validationLoss.add(validate(current, validation));
     progress.line("train workers %d, %d examples, %d minibatches/epoch of %d, %d epochs, validation loss %.4f",
@@ -222,7 +237,7 @@ public final class SparkTrainer {
         }
         if (last) {
           batches.unpersist();
-          current = new LanguageModel(sparkNet.getNetwork(), model.shape(), model.tokenizer());
+          current = model.apply(sparkNet.getNetwork());
           validationLoss.add(validate(current, validation));
           progress.line("train stopped at train.max-steps %d, validation loss %.4f", config.maxSteps(),
               validationLoss.get(validationLoss.size() - 1));
@@ -230,7 +245,7 @@ public final class SparkTrainer {
         }
       }
       batches.unpersist();
-      current = new LanguageModel(sparkNet.getNetwork(), model.shape(), model.tokenizer());
+      current = model.apply(sparkNet.getNetwork());
       validationLoss.add(validate(current, validation));
       progress.line("train epoch %d/%d done: validation loss %.4f (perplexity %.2f)", epoch, config.epochs(),
           validationLoss.get(validationLoss.size() - 1), Math.exp(validationLoss.get(validationLoss.size() - 1)));
@@ -242,7 +257,7 @@ public final class SparkTrainer {
     }
     data.unpersist();
     double seconds = progress.elapsedSeconds() - start;
-    return new Result(current, validationLoss, step, tokens - tokensAtStart, seconds, workers);
+    return new Result(current, validationLoss, step, tokens - tokensAtStart, seconds, workers, sparkNet.getNetwork());
   }
 
   private static void checkpoint(Options options, SparkComputationGraph net, Checkpoint state) {
