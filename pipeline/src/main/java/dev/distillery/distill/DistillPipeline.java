@@ -12,6 +12,7 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.OutputHead;
 import dev.distillery.model.TokenizedExample;
+import dev.distillery.okd.OkdRun;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.ExecutorMemory;
@@ -83,6 +84,9 @@ public final class DistillPipeline {
       Files.write(file, kept);
     }
   }
+
+  /** Where {@code distill.loss = okd} saves the teacher with its trained LoRA modules (a {@code LoraAdapter}). */
+  public static final String ADAPTED_TEACHER = "teacher-lora";
 
   /** One line per epoch: the student's scores on the first held-out examples. */
   public static final String EVALUATION = "evaluation.jsonl";
@@ -177,9 +181,11 @@ public final class DistillPipeline {
     progress.line("distill %s from %s: %d examples, teacher top-%d of %d stored, loss %s", output, targets,
         manifest.rows(), k, manifest.topK(), d.loss());
 
-    BucketLoss loss = new BucketLoss(Divergence.of(d.loss()), d.temperature(), d.jsBeta());
+    boolean okd = d.loss().equals("okd");
+    BucketLoss loss = new BucketLoss(Divergence.of(okd ? "kl" : d.loss()), d.temperature(), d.jsBeta());
     LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
         config.train().learningRate(), OutputHead.logits(loss));
+    OkdRun online = okd ? OkdRun.open(manifest, d, config.train(), tokenizer, progress) : null;
     if (init != null) {
       if (init.graph().numParams() != student.graph().numParams()) {
         throw new ConfigException("Cannot distill: distill.init has " + init.graph().numParams()
@@ -190,9 +196,10 @@ public final class DistillPipeline {
     long params = student.graph().numParams();
     progress.line("student: %s, %d parameters%s", d.student(), params,
         init == null ? "" : ", initialized from " + d.init());
+    long trained = okd ? online.pair().numParams() : params;
     // Per parameter: weights, gradients, Adam's two moments and the copy parameter averaging ships.
-    ExecutorMemory.require(spark.sparkContext(), "distill", "the student (" + params
-        + " parameters x 20 bytes: weights, gradients, Adam state, averaging copy)", params * 20,
+    ExecutorMemory.require(spark.sparkContext(), "distill", (okd ? "the teacher and student" : "the student")
+        + " (" + trained + " parameters x 20 bytes: weights, gradients, Adam state, averaging copy)", trained * 20,
         " or shrink distill.student");
 
     spark.sparkContext().setJobDescription("Read targets " + targets);
@@ -223,6 +230,10 @@ public final class DistillPipeline {
       afterRound = learnGate(plan.learned(), train, k, metrics, resume);
     }
     SparkTrainer.BatchEncoder<DistillExample> encoder = DistillBatches.encoder(plan, k);
+    if (okd) {
+      encoder = (batch, done) -> dev.distillery.okd.OnlineKd.dataSet(batch);
+      afterRound = online.afterRound(train);
+    }
     if (d.prefix().equals("student")) {
       // On-policy: each round samples from the student as averaged after the previous round.
       StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
@@ -238,6 +249,9 @@ public final class DistillPipeline {
       if (plan.learned() != null) {
         m.put("gate_s", List.of(plan.learned().s1(), plan.learned().s2()));
       }
+      if (online != null) {
+        online.metrics(m);
+      }
       try {
         Files.writeString(metrics, JSON.writeValueAsString(m) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
       } catch (IOException e) {
@@ -245,8 +259,11 @@ public final class DistillPipeline {
       }
     }, config.hash(), afterRound, evaluateEachEpoch(evaluation, held, config, k, progress));
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    SparkTrainer.Result result = SparkTrainer.train(jsc, student, train, validation, config.train(),
-        config.spark().partitions(), progress, encoder, options);
+    SparkTrainer.Result result = okd
+        ? SparkTrainer.train(jsc, online.pair(), online::student, train, validation, config.train(),
+            config.spark().partitions(), progress, encoder, options)
+        : SparkTrainer.train(jsc, student, train, validation, config.train(), config.spark().partitions(), progress,
+            encoder, options);
 
     Map<String, Object> provenance = Provenance.base();
     provenance.put("job", "distill");
@@ -258,11 +275,19 @@ public final class DistillPipeline {
     provenance.put("validationLoss", result.validationLoss());
     provenance.put("init", d.init());
     ModelBundle.save(modelDir, result.model(), config, provenance);
+    LanguageModel adapted = null;
+    if (okd) {
+      adapted = online.saveAdapted(result.network(), output.resolve(ADAPTED_TEACHER), provenance);
+      progress.line("adapted teacher: base %s plus LoRA modules in %s", manifest.teacher(), output.resolve(ADAPTED_TEACHER));
+    }
 
     // Evaluation beside the teacher (its stored beam outputs) and the baseline.
     List<Row> evalRows = held.subList(0, Math.min(held.size(), d.evalExamples()));
     List<Scores> table = new ArrayList<>();
     table.add(teacherScores(evalRows, tokenizer, validation));
+    if (adapted != null) {
+      table.add(scores("adapted teacher", adapted, evalRows, config, k, progress));
+    }
     table.add(scores("student (" + d.loss() + ")", result.model(), evalRows, config, k, progress));
     if (baseline != null) {
       table.add(scores("baseline", ModelBundle.load(baseline), evalRows, config, k, progress));
