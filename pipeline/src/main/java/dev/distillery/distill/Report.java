@@ -19,6 +19,8 @@ final class Report {
   static void write(Path file, String loss, Path metrics, List<DistillPipeline.Scores> table) throws IOException {
     List<double[]> points = new ArrayList<>();
     List<double[]> gate = new ArrayList<>();
+    List<double[]> studentKl = new ArrayList<>();
+    List<double[]> teacherLoss = new ArrayList<>();
     if (Files.exists(metrics)) {
       ObjectMapper json = new ObjectMapper();
       for (String line : Files.readAllLines(metrics)) {
@@ -26,6 +28,10 @@ final class Report {
         points.add(new double[] {n.get("step").asDouble(), n.get("loss").asDouble()});
         if (n.has("gate")) {
           gate.add(new double[] {n.get("step").asDouble(), n.get("gate").asDouble()});
+        }
+        if (n.has("student_kl")) {
+          studentKl.add(new double[] {n.get("step").asDouble(), n.get("student_kl").asDouble()});
+          teacherLoss.add(new double[] {n.get("step").asDouble(), n.get("teacher_loss").asDouble()});
         }
       }
     }
@@ -37,6 +43,12 @@ final class Report {
         .append("<h2>Training loss per target token</h2>").append(svg(points, "#1f77b4", "step"));
     if (!gate.isEmpty()) {
       html.append("<h2>Hybrid gate g (token-level weight)</h2>").append(svg(gate, "#d62728", "step"));
+    }
+    if (!studentKl.isEmpty()) {
+      html.append("<h2>Online KD: student loss KL(p<sub>T'</sub> ‖ q<sub>S</sub>) on fixed probes</h2>")
+          .append(svg(studentKl, "#2ca02c", "step"))
+          .append("<h2>Online KD: LoRA modules' loss α·KL(q<sub>S</sub> ‖ p<sub>T'</sub>) + (1−α)·CE</h2>")
+          .append(svg(teacherLoss, "#9467bd", "step"));
     }
     Path evaluation = metrics.resolveSibling(DistillPipeline.EVALUATION);
     if (Files.exists(evaluation)) {

@@ -114,6 +114,24 @@ class OkdPipelineTest {
         s.table().toString());
     assertTrue(s.table().stream().anyMatch(r -> r.system().equals("student (okd)")));
     assertTrue(Files.exists(out.resolve("model").resolve(ModelBundle.MODEL_FILE)));
+    assertTrue(Files.readString(out.resolve("report.html")).contains("Online KD: student loss"));
+  }
+
+  @Test
+  void anInterruptedRunResumesThePairFromItsCheckpoint() throws Exception {
+    Path out = dir.resolve("okd-resumed");
+    DistillPipeline.run(spark, config("distill.loss=okd", "train.epochs=1", "distill.checkpoint-every=2",
+        "train.max-steps=4", "distill.eval-examples=0"), targets, out, false, null, QUIET);
+    int linesBefore = Files.readAllLines(out.resolve("metrics.jsonl")).size();
+    DistillPipeline.Summary resumed = DistillPipeline.run(spark, config("distill.loss=okd", "train.epochs=1",
+        "distill.checkpoint-every=2", "distill.eval-examples=0"), targets, out, true, null, QUIET);
+    List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+    assertTrue(lines.size() > linesBefore, lines.toString());
+    JsonNode firstResumed = new ObjectMapper().readTree(lines.get(linesBefore));
+    assertTrue(firstResumed.get("step").asLong() > 4, firstResumed.toString());
+    assertEquals(0, firstResumed.get("base_restored").asLong());
+    assertTrue(resumed.steps() > 4);
+    assertTrue(Files.exists(out.resolve(DistillPipeline.ADAPTED_TEACHER).resolve(LoraAdapter.FILE)));
   }
 
   @Test
