@@ -18,15 +18,21 @@ import org.apache.spark.sql.SparkSession;
 /**
  * Quality and speed of every distillation loss on the same teacher targets: teacher, the ce
  * (reference-only) baseline and each KD student, scored on the same held-out examples.
- * Args: [distill rows] [config] (defaults: 1000, conf/examples/demo.conf).
+ * Args: [distill rows] [config] [variants, comma-separated keys] (defaults: 1000,
+ * conf/examples/demo.conf, every variant the teacher allows: {@code okd} needs a transformer teacher).
+ * The table is {@code distill-quality} for the demo configuration, {@code distill-quality-NAME} for
+ * {@code NAME.conf} otherwise.
  */
 public final class DistillQuality {
   public static void main(String[] args) throws Exception {
     int rows = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
     Path conf = Path.of(args.length > 1 ? args[1] : "conf/examples/demo.conf");
-    Path work = Path.of("runs", "bench-distill");
+    String confName = conf.getFileName().toString().replaceFirst("\\.conf$", "");
+    String tableName = confName.equals("demo") ? "distill-quality" : "distill-quality-" + confName;
+    Path work = Path.of("runs", "bench-" + tableName);
     Progress progress = new Progress(System.out);
     DistilleryConfig base = ConfigLoader.load(Optional.of(conf), List.of("prepare.overwrite=true"));
+    boolean transformerTeacher = base.model().architecture().equals("transformer");
     SparkSession spark = Sessions.get(base.spark(), Optional.empty());
     Path teacher = work.resolve("teacher");
     if (!Files.exists(teacher.resolve(ModelBundle.META_FILE))) {
@@ -44,20 +50,31 @@ public final class DistillQuality {
     boolean teacherRow = false;
     // Each variant: a label and its settings. Divergences on teacher prefixes read the stored outputs;
     // prefix = student samples from the student every round and has the live teacher score it.
-    List<String[]> variants = List.of(
-        new String[] {"ce", "distill.loss=ce"},
-        new String[] {"kl", "distill.loss=kl"},
-        new String[] {"seqkd", "distill.loss=seqkd"},
-        new String[] {"hybrid (fixed 0.5)", "distill.loss=hybrid", "distill.gate=fixed", "distill.gate-value=0.5"},
-        new String[] {"hybrid (scheduled)", "distill.loss=hybrid", "distill.gate=scheduled"},
-        new String[] {"hybrid (learned)", "distill.loss=hybrid", "distill.gate=learned"},
-        new String[] {"rkl", "distill.loss=rkl"},
-        new String[] {"js", "distill.loss=js"},
-        new String[] {"tvd", "distill.loss=tvd"},
-        new String[] {"rkl, prefix = student", "distill.loss=rkl", "distill.prefix=student"},
-        new String[] {"js, prefix = student", "distill.loss=js", "distill.prefix=student"},
-        new String[] {"tvd, prefix = student", "distill.loss=tvd", "distill.prefix=student"});
-    for (String[] variant : variants) {
+    // Each variant: its key, label and settings.
+    List<String[]> all = List.of(
+        new String[] {"ce", "ce", "distill.loss=ce"},
+        new String[] {"kl", "kl", "distill.loss=kl"},
+        new String[] {"seqkd", "seqkd", "distill.loss=seqkd"},
+        new String[] {"hybrid-fixed", "hybrid (fixed 0.5)", "distill.loss=hybrid", "distill.gate=fixed",
+            "distill.gate-value=0.5"},
+        new String[] {"hybrid-scheduled", "hybrid (scheduled)", "distill.loss=hybrid", "distill.gate=scheduled"},
+        new String[] {"hybrid-learned", "hybrid (learned)", "distill.loss=hybrid", "distill.gate=learned"},
+        new String[] {"rkl", "rkl", "distill.loss=rkl"},
+        new String[] {"js", "js", "distill.loss=js"},
+        new String[] {"tvd", "tvd", "distill.loss=tvd"},
+        new String[] {"rkl-student", "rkl, prefix = student", "distill.loss=rkl", "distill.prefix=student"},
+        new String[] {"js-student", "js, prefix = student", "distill.loss=js", "distill.prefix=student"},
+        new String[] {"tvd-student", "tvd, prefix = student", "distill.loss=tvd", "distill.prefix=student"},
+        new String[] {"okd", "okd", "distill.loss=okd"});
+    List<String> keys = args.length > 2 ? List.of(args[2].split(","))
+        : all.stream().map(v -> v[0]).filter(k -> transformerTeacher || !k.equals("okd")).toList();
+    List<String[]> variants = new ArrayList<>();
+    for (String key : keys) {
+      variants.add(all.stream().filter(v -> v[0].equals(key)).findFirst().orElseThrow(
+          () -> new IllegalArgumentException("Cannot run distill-quality: unknown variant: " + key)));
+    }
+    for (String[] keyed : variants) {
+      String[] variant = java.util.Arrays.copyOfRange(keyed, 1, keyed.length);
       String label = variant[0];
       Path out = work.resolve("student-" + label.replaceAll("[^A-Za-z0-9]+", "-"));
       dev.distillery.util.FileTrees.deleteRecursively(out);
@@ -72,7 +89,13 @@ public final class DistillQuality {
             "–", "–", "–");
         teacherRow = true;
       }
-      var r = s.table().get(1);
+      for (var a : s.table()) {
+        if (a.system().equals("adapted teacher")) {
+          table.row("adapted teacher (okd, LoRA)", a.greedyBleu(), a.greedyChrf(), a.beamBleu(), a.beamChrf(),
+              a.referencePerplexity(), a.teacherKl(), "–", "–", "–");
+        }
+      }
+      var r = s.table().get(s.table().size() - 1);
       table.row("student " + label, r.greedyBleu(), r.greedyChrf(), r.beamBleu(), r.beamChrf(),
           r.referencePerplexity(), r.teacherKl(), s.seconds(), 1000 * s.seconds() / Math.max(1, s.steps()),
           s.tokensPerSecond());
@@ -82,8 +105,15 @@ public final class DistillQuality {
     table.note("js beta " + base.distill().jsBeta() + "; rkl/js/tvd without a prefix setting use teacher prefixes "
         + "(stored samples, else the beam output); 5 epochs each; local[*] Spark, " + base.train().batchPerWorker()
         + " per worker, averaging every " + base.train().averagingFrequency());
-    table.note("online KD (OKD, Rao et al. 2024) has no row: not built yet");
-    table.publish("distill-quality", "bin/bench distill-quality " + rows + " " + conf);
+    if (keys.contains("okd")) {
+      table.note("okd: LoRA rank " + base.distill().okd().rank() + ", scale " + base.distill().okd().scale()
+          + ", alpha " + base.distill().okd().alpha() + " on the frozen teacher's q and v; ms/step includes the "
+          + "teacher's forward and the modules' backward, which run inside training");
+    } else if (!transformerTeacher) {
+      table.note("online KD (okd) needs a transformer teacher: see distill-quality-okd.md "
+          + "(bin/bench distill-quality 1000 conf/examples/okd.conf)");
+    }
+    table.publish(tableName, ("bin/bench distill-quality " + String.join(" ", args)).trim());
     spark.stop();
   }
 
