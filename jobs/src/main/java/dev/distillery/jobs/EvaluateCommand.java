@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 final class EvaluateCommand implements Callable<Integer> {
   @Mixin CommonOptions common;
 
-  @Option(names = "--model", required = true, paramLabel = "MODEL_DIR", description = "A model directory from train.")
+  @Option(names = "--model", required = true, paramLabel = "MODEL_DIR", description = "A model directory (from train or distill, or an adapted teacher's teacher-lora/ from distill.loss = okd).")
   Path model;
 
   @Option(names = "--input", required = true, paramLabel = "CORPUS", description = "Held-out JSON Lines or Parquet pairs.")

@@ -101,6 +101,55 @@ class ClusterIT {
     assertEquals(Set.of("0", "1"), taskExecutors, "executors that ran distill's tasks");
   }
 
+  /**
+   * Online KD across executor JVMs: the pair graph (custom layers and loss included) must travel to
+   * each executor, train there, and come back averaged with the teacher's base weights untouched.
+   */
+  @Test
+  void okdTrainsTheModulesAndTheStudentOnExecutorsInTheirOwnJvms() throws Exception {
+    Path transformer = dir.resolve("teacher-transformer");
+    String[] shape = {"--set", "model.architecture=transformer", "--set", "model.hidden=32", "--set", "model.heads=2"};
+    List<String> train = new ArrayList<>(List.of("train", "--config", Submitted.TINY, "--input", Submitted.SAMPLE,
+        "--output", transformer.toString(), "--set", "train.epochs=1"));
+    train.addAll(List.of(shape));
+    try (Submitted t = Submitted.start(dir.resolve("train-transformer.log"), "local[2]", List.of(),
+        train.toArray(new String[0]))) {
+      assertEquals(0, t.await(5), t.tail());
+    }
+    Path targets = dir.resolve("targets-transformer");
+    try (Submitted prepare = Submitted.start(dir.resolve("prepare-transformer.log"), "local[2]", List.of(),
+        args("prepare", "--input", Submitted.SAMPLE, "--teacher", transformer.toString(), "--output", targets.toString(),
+            shape[0], shape[1], shape[2], shape[3], shape[4], shape[5]))) {
+      assertEquals(0, prepare.await(5), prepare.tail());
+    }
+    Path events = Files.createDirectories(dir.resolve("events-okd"));
+    Path student = dir.resolve("student-okd");
+    try (Submitted distill = Submitted.start(dir.resolve("distill-okd.log"), TWO_EXECUTORS,
+        List.of("spark.eventLog.enabled=true", "spark.eventLog.dir=" + events.toUri()),
+        "distill", "--config", Submitted.TINY, "--targets", targets.toString(), "--output", student.toString(),
+        "--set", "distill.loss=okd", "--set", "train.epochs=1", "--set", "distill.eval-examples=3",
+        "--set", "decode.max-new-tokens=8")) {
+      assertEquals(0, distill.await(8), distill.tail());
+    }
+    Set<String> taskExecutors = new TreeSet<>();
+    for (String line : Files.readAllLines(newestEventLog(events))) {
+      JsonNode event = JSON.readTree(line);
+      if (event.path("Event").asText().equals("SparkListenerTaskEnd")) {
+        taskExecutors.add(event.path("Task Info").path("Executor ID").asText());
+      }
+    }
+    assertEquals(Set.of("0", "1"), taskExecutors, "executors that ran distill's tasks");
+    List<String> metrics = Files.readAllLines(student.resolve("metrics.jsonl"));
+    assertFalse(metrics.isEmpty());
+    for (String line : metrics) {
+      JsonNode m = JSON.readTree(line);
+      assertEquals(0, m.get("base_restored").asLong(), line);
+      assertTrue(Double.isFinite(m.get("student_kl").asDouble()), line);
+    }
+    assertTrue(Files.isRegularFile(student.resolve("model/model.zip")));
+    assertTrue(Files.isRegularFile(student.resolve("teacher-lora/adapter.json")));
+  }
+
   @Test
   void prepareLosesNothingWhenAnExecutorIsKilledMidStage() throws Exception {
     Path targets = dir.resolve("targets-killed");
