@@ -46,6 +46,8 @@ public final class LoraAdapter {
       throw new IllegalArgumentException("Cannot attach LoRA modules: the model must be a transformer: "
           + base.shape().architecture());
     }
+    // The seed only draws the fresh A matrices (B = 0 makes them inert); the learning rate is unused,
+    // since an adapted teacher trains only inside the OKD pair graph.
     var conf = base.architecture().configure(base.shape(), base.vocabSize(), 1234, 1e-3,
         OutputHead.softmaxCrossEntropy(), lora);
     ComputationGraph graph = new ComputationGraph(conf);

@@ -317,7 +317,8 @@ public class TransformerBlock extends SameDiffLayer implements Freezing {
   /**
    * DL4J's runtime SameDiff layer, feeding the gradient graph half the incoming error when that
    * graph adds the error placeholder to itself (the M2.1 {@code ExternalErrorsFunction} bug
-   * described on {@link TransformerBlock}).
+   * described on {@link TransformerBlock}), and zeroing the gradients of the parameters a
+   * {@link Freezing} configuration holds fixed. Also the runtime of {@link VocabLogits}.
    */
   static final class Runtime extends org.deeplearning4j.nn.layers.samediff.SameDiffLayer {
     /** The factor the gradient graph applies to the incoming error; 0 until measured. */
