@@ -12,7 +12,6 @@ import dev.distillery.okd.OkdLoss;
 import dev.distillery.okd.OnlineKd;
 import dev.distillery.tokenizer.BpeTokenizer;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -32,24 +31,10 @@ public final class OkdStepCost {
     int steps = args.length > 1 ? Integer.parseInt(args[1]) : 10;
     DistilleryConfig c = ConfigLoader.load(Optional.of(conf), List.of());
     List<String[]> pairs = Samples.pairs(Path.of("data/sample/es-en.train.jsonl"), 6000);
-    List<String> texts = new ArrayList<>();
-    for (String[] p : pairs) {
-      texts.add(BpeTokenizer.normalize(p[1]));
-      texts.add(BpeTokenizer.normalize(p[2]));
-    }
-    BpeTokenizer tok = BpeTokenizer.train(texts, c.tokenizer().vocabSize(), c.tokenizer().minPairCount());
+    BpeTokenizer tok = Samples.tokenizer(pairs, c.tokenizer());
     // One minibatch of the sample's first pairs that fit, as distill would see them.
-    List<TokenizedExample> refs = new ArrayList<>();
-    for (String[] p : pairs) {
-      TokenizedExample e = TokenizedExample.of(p[0], tok.encode(BpeTokenizer.normalize(p[1])),
-          tok.encode(BpeTokenizer.normalize(p[2])));
-      if (e.tokens().length <= c.model().maxTokens()) {
-        refs.add(e);
-      }
-      if (refs.size() == c.train().batchPerWorker()) {
-        break;
-      }
-    }
+    List<TokenizedExample> fitting = Samples.tokenized(pairs, tok, c.model().maxTokens());
+    List<TokenizedExample> refs = fitting.subList(0, Math.min(fitting.size(), c.train().batchPerWorker()));
     List<DistillExample> batch = refs.stream().map(e -> new DistillExample(e.id(), e.tokens(), e.targetStart(),
         DistillExample.Role.REFERENCE, new float[0], true)).toList();
     long positions = refs.stream().mapToLong(e -> e.tokens().length - 1).sum();

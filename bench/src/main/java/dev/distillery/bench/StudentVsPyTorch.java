@@ -48,21 +48,13 @@ public final class StudentVsPyTorch {
     int batch = config.train().batchPerWorker();
 
     List<String[]> pairs = Samples.pairs(Path.of("data/sample/es-en.train.jsonl"), 6000);
-    List<String> texts = new ArrayList<>();
-    for (String[] p : pairs) {
-      texts.add(BpeTokenizer.normalize(p[1]));
-      texts.add(BpeTokenizer.normalize(p[2]));
-    }
-    BpeTokenizer tok = BpeTokenizer.train(texts, config.tokenizer().vocabSize(), config.tokenizer().minPairCount());
+    BpeTokenizer tok = Samples.tokenizer(pairs, config.tokenizer());
     Random random = new Random(5);
     List<DistillExample> examples = new ArrayList<>();
-    for (String[] p : pairs.subList(0, Math.min(pairs.size(), batch * 40))) {
-      TokenizedExample e = TokenizedExample.of(p[0], tok.encode(BpeTokenizer.normalize(p[1])),
-          tok.encode(BpeTokenizer.normalize(p[2])));
-      if (e.tokens().length <= shape.maxTokens()) {
-        examples.add(new DistillExample(e.id(), e.tokens(), e.targetStart(), DistillExample.Role.TOKEN,
-            randomTargets(e.tokens(), e.targetStart(), k, tok.vocabSize(), random), true));
-      }
+    for (TokenizedExample e : Samples.tokenized(pairs.subList(0, Math.min(pairs.size(), batch * 40)), tok,
+        shape.maxTokens())) {
+      examples.add(new DistillExample(e.id(), e.tokens(), e.targetStart(), DistillExample.Role.TOKEN,
+          randomTargets(e.tokens(), e.targetStart(), k, tok.vocabSize(), random), true));
     }
     examples.sort(Comparator.comparingInt(e -> e.tokens().length));
     List<List<DistillExample>> batches = new ArrayList<>();

@@ -30,22 +30,10 @@ public final class TrainThroughput {
     int steps = args.length > 0 ? Integer.parseInt(args[0]) : 24;
     Path sample = Path.of("data/sample/es-en.train.jsonl");
     List<String[]> pairs = Samples.pairs(sample, 6000);
-    List<String> texts = new ArrayList<>();
-    for (String[] p : pairs) {
-      texts.add(BpeTokenizer.normalize(p[1]));
-      texts.add(BpeTokenizer.normalize(p[2]));
-    }
     DistilleryConfig config = ConfigLoader.load(Optional.empty(), List.of(
         "train.progress-every=4", "train.averaging-frequency=4", "train.epochs=1"));
-    BpeTokenizer tok = BpeTokenizer.train(texts, config.tokenizer().vocabSize(), config.tokenizer().minPairCount());
-    List<TokenizedExample> examples = new ArrayList<>();
-    for (String[] p : pairs) {
-      TokenizedExample e = TokenizedExample.of(p[0], tok.encode(BpeTokenizer.normalize(p[1])),
-          tok.encode(BpeTokenizer.normalize(p[2])));
-      if (e.tokens().length <= config.model().maxTokens()) {
-        examples.add(e);
-      }
-    }
+    BpeTokenizer tok = Samples.tokenizer(pairs, config.tokenizer());
+    List<TokenizedExample> examples = Samples.tokenized(pairs, tok, config.model().maxTokens());
     int batch = config.train().batchPerWorker();
     Table table = new Table("Training throughput, " + config.model().architecture() + " " + config.model().embedding()
         + "/" + config.model().hidden() + ", vocabulary " + tok.vocabSize() + ", batch " + batch,
