@@ -304,14 +304,7 @@ public class TransformerBlock extends SameDiffLayer implements Freezing {
   @Override
   public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> listeners,
       int layerIndex, INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
-    // As SameDiffLayer.instantiate, but with the runtime layer that undoes the doubled error.
-    Runtime ret = new Runtime(conf, networkDataType);
-    ret.setIndex(layerIndex);
-    ret.setParamsViewArray(layerParamsView);
-    ret.setParamTable(initializer().init(conf, layerParamsView, initializeParams));
-    ret.setConf(conf);
-    ret.setListeners(listeners);
-    return ret;
+    return Runtime.instantiate(this, conf, listeners, layerIndex, layerParamsView, initializeParams, networkDataType);
   }
 
   /**
@@ -326,6 +319,18 @@ public class TransformerBlock extends SameDiffLayer implements Freezing {
 
     Runtime(NeuralNetConfiguration conf, DataType dataType) {
       super(conf, dataType);
+    }
+
+    /** As {@code SameDiffLayer.instantiate}, but with this runtime layer; for every layer configuration that uses it. */
+    static Runtime instantiate(SameDiffLayer layer, NeuralNetConfiguration conf, Collection<TrainingListener> listeners,
+        int layerIndex, INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
+      Runtime ret = new Runtime(conf, networkDataType);
+      ret.setIndex(layerIndex);
+      ret.setParamsViewArray(layerParamsView);
+      ret.setParamTable(layer.initializer().init(conf, layerParamsView, initializeParams));
+      ret.setConf(conf);
+      ret.setListeners(listeners);
+      return ret;
     }
 
     @Override

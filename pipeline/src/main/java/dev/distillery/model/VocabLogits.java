@@ -84,13 +84,8 @@ public class VocabLogits extends SameDiffLayer implements Freezing {
   @Override
   public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> listeners,
       int layerIndex, INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
-    TransformerBlock.Runtime ret = new TransformerBlock.Runtime(conf, networkDataType);
-    ret.setIndex(layerIndex);
-    ret.setParamsViewArray(layerParamsView);
-    ret.setParamTable(initializer().init(conf, layerParamsView, initializeParams));
-    ret.setConf(conf);
-    ret.setListeners(listeners);
-    return ret;
+    return TransformerBlock.Runtime.instantiate(this, conf, listeners, layerIndex, layerParamsView, initializeParams,
+        networkDataType);
   }
 
   public int getWidth() {
