@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -52,22 +53,22 @@ public final class LoraAdapter {
         OutputHead.softmaxCrossEntropy(), lora);
     ComputationGraph graph = new ComputationGraph(conf);
     graph.init();
-    copyLayers(base.graph(), "", graph, "");
+    copyLayers(base.graph(), graph, UnaryOperator.identity());
     return new LanguageModel(graph, base.shape(), base.tokenizer());
   }
 
   /**
-   * Copies every parameter of {@code from}'s layers into the layer of the same name (after the
-   * prefixes) in {@code to}, reshaping where the two store one map differently; layers or
-   * parameters {@code to} lacks are an error, parameters only {@code to} has are left alone.
+   * Copies every parameter of {@code from}'s layers into the layer {@code rename} names in
+   * {@code to} (layers it maps to null are skipped), reshaping where the two store one map
+   * differently; a named layer or parameter {@code to} lacks is an error, parameters only
+   * {@code to} has are left alone.
    */
-  public static void copyLayers(ComputationGraph from, String fromPrefix, ComputationGraph to, String toPrefix) {
+  public static void copyLayers(ComputationGraph from, ComputationGraph to, UnaryOperator<String> rename) {
     for (org.deeplearning4j.nn.api.Layer layer : from.getLayers()) {
-      String name = layer.conf().getLayer().getLayerName();
-      if (!name.startsWith(fromPrefix)) {
+      String target = rename.apply(layer.conf().getLayer().getLayerName());
+      if (target == null) {
         continue;
       }
-      String target = toPrefix + name.substring(fromPrefix.length());
       org.deeplearning4j.nn.api.Layer dst = to.getLayer(target);
       if (dst == null) {
         throw new IllegalArgumentException("Cannot copy parameters: no layer " + target + " in the target graph");

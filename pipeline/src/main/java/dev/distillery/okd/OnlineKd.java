@@ -84,26 +84,22 @@ public final class OnlineKd {
     g.setOutputs(Architecture.OUTPUT);
     ComputationGraph pair = new ComputationGraph(g.build());
     pair.init();
-    copyInto(teacher.graph(), pair, TEACHER);
+    LoraAdapter.copyLayers(teacher.graph(), pair, name -> inPair(TEACHER, name));
     return pair;
   }
 
-  /** Copies a language model's layers into the pair under {@code prefix} (its output layer into the logits layer). */
-  private static void copyInto(ComputationGraph model, ComputationGraph pair, String prefix) {
-    for (org.deeplearning4j.nn.api.Layer layer : model.getLayers()) {
-      String name = layer.conf().getLayer().getLayerName();
-      String target = prefix + (name.equals(Architecture.OUTPUT) ? LOGITS : name);
-      layer.paramTable().forEach((p, v) -> LoraAdapter.copy(v, pair.getLayer(target).getParam(p), target + "/" + p));
-    }
+  /** A language model's layer name in the pair, under {@code prefix} (its output layer is the logits layer). */
+  private static String inPair(String prefix, String name) {
+    return prefix + (name.equals(Architecture.OUTPUT) ? LOGITS : name);
   }
 
-  /** Copies the pair's layers under {@code prefix} into a language model's graph (logits into its output layer). */
-  private static void copyOut(ComputationGraph pair, String prefix, ComputationGraph model) {
-    for (org.deeplearning4j.nn.api.Layer layer : model.getLayers()) {
-      String name = layer.conf().getLayer().getLayerName();
-      String source = prefix + (name.equals(Architecture.OUTPUT) ? LOGITS : name);
-      layer.paramTable().forEach((p, v) -> LoraAdapter.copy(pair.getLayer(source).getParam(p), v, source + "/" + p));
+  /** The inverse of {@link #inPair}; null for the pair's layers outside {@code prefix}. */
+  private static String outOfPair(String prefix, String name) {
+    if (!name.startsWith(prefix)) {
+      return null;
     }
+    String rest = name.substring(prefix.length());
+    return rest.equals(LOGITS) ? Architecture.OUTPUT : rest;
   }
 
   /**
@@ -114,14 +110,14 @@ public final class OnlineKd {
       long seed, double learningRate) {
     LanguageModel student = LanguageModel.create(shape, tokenizer, seed, learningRate,
         OutputHead.logits(new BucketLoss(Divergence.KL, 1.0, 0.5)));
-    copyOut(pair, STUDENT, student.graph());
+    LoraAdapter.copyLayers(pair, student.graph(), name -> outOfPair(STUDENT, name));
     return student;
   }
 
   /** The teacher with its trained LoRA modules, a standalone softmax model. */
   public static LanguageModel adaptedTeacher(ComputationGraph pair, LanguageModel teacher, DistilleryConfig.Okd okd) {
     LanguageModel adapted = LoraAdapter.attach(teacher, new Architecture.Lora(okd.rank(), okd.scale()));
-    copyOut(pair, TEACHER, adapted.graph());
+    LoraAdapter.copyLayers(pair, adapted.graph(), name -> outOfPair(TEACHER, name));
     return adapted;
   }
 
