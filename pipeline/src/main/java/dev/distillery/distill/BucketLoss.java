@@ -1,11 +1,8 @@
 package dev.distillery.distill;
 
 import java.util.Objects;
-import org.nd4j.common.primitives.Pair;
-import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.lossfunctions.ILossFunction;
 
 /**
  * The student's loss on compact teacher labels ({@link CompactLabels}): per position
@@ -19,7 +16,7 @@ import org.nd4j.linalg.lossfunctions.ILossFunction;
  * 2-D {@code [batch·time, vocab]} and {@code [batch·time, 4 + 2k]}. Bean-style (no-arg constructor,
  * getters/setters) because DL4J rebuilds it from JSON on Spark workers.
  */
-public final class BucketLoss implements ILossFunction {
+public final class BucketLoss extends RowLoss {
   private String divergence = "KL";
   private double temperature = 1.0;
   private double beta = 0.5;
@@ -155,7 +152,8 @@ public final class BucketLoss implements ILossFunction {
     }
   }
 
-  private double[] scoreRows(INDArray labels, INDArray preOutput, INDArray mask, INDArray gradient) {
+  @Override
+  protected INDArray rowLosses(INDArray labels, INDArray preOutput, INDArray mask, INDArray gradient) {
     int rows = (int) preOutput.size(0);
     int vocab = (int) preOutput.size(1);
     int k = CompactLabels.k(labels.size(1));
@@ -170,43 +168,7 @@ public final class BucketLoss implements ILossFunction {
     if (gradient != null) {
       gradient.assign(Nd4j.create(grad, new long[] {rows, vocab}, 'c').castTo(gradient.dataType()));
     }
-    return scores;
-  }
-
-  @Override
-  public double computeScore(INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask, boolean average) {
-    double[] s = scoreRows(labels, preOutput, mask, null);
-    double sum = 0;
-    for (double v : s) {
-      sum += v;
-    }
-    return average ? sum / s.length : sum;
-  }
-
-  @Override
-  public INDArray computeScoreArray(INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask) {
-    double[] s = scoreRows(labels, preOutput, mask, null);
-    return Nd4j.createFromArray(s).castTo(preOutput.dataType()).reshape(s.length, 1);
-  }
-
-  @Override
-  public INDArray computeGradient(INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask) {
-    INDArray grad = preOutput.ulike();
-    scoreRows(labels, preOutput, mask, grad);
-    // Identity activation expected; backprop through it anyway so a misconfiguration stays correct.
-    return activationFn.backprop(preOutput.dup(), grad).getFirst();
-  }
-
-  @Override
-  public Pair<Double, INDArray> computeGradientAndScore(
-      INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask, boolean average) {
-    INDArray grad = preOutput.ulike();
-    double[] s = scoreRows(labels, preOutput, mask, grad);
-    double sum = 0;
-    for (double v : s) {
-      sum += v;
-    }
-    return new Pair<>(average ? sum / s.length : sum, activationFn.backprop(preOutput.dup(), grad).getFirst());
+    return Nd4j.createFromArray(scores);
   }
 
   @Override
@@ -224,8 +186,4 @@ public final class BucketLoss implements ILossFunction {
     return Objects.hash(divergence, temperature, beta);
   }
 
-  @Override
-  public String toString() {
-    return name();
-  }
 }

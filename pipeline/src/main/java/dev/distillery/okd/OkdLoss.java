@@ -1,10 +1,8 @@
 package dev.distillery.okd;
 
-import org.nd4j.common.primitives.Pair;
-import org.nd4j.linalg.activations.IActivation;
+import dev.distillery.distill.RowLoss;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.lossfunctions.ILossFunction;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
@@ -25,7 +23,7 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * teacher's {@code L_t} moving the student. Natural logs, temperature 1. Bean-style: DL4J rebuilds
  * it from JSON on Spark workers.
  */
-public final class OkdLoss implements ILossFunction {
+public final class OkdLoss extends RowLoss {
   private double alpha = 0.5;
 
   public OkdLoss() {}
@@ -109,38 +107,10 @@ public final class OkdLoss implements ILossFunction {
     return org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to);
   }
 
-  private INDArray scoreArray(INDArray labels, INDArray preOutput, INDArray mask, INDArray gradient) {
+  @Override
+  protected INDArray rowLosses(INDArray labels, INDArray preOutput, INDArray mask, INDArray gradient) {
     Parts parts = parts(labels, preOutput, mask, gradient);
     return parts.teacherLoss().add(parts.studentKl());
-  }
-
-  @Override
-  public double computeScore(INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask,
-      boolean average) {
-    INDArray s = scoreArray(labels, preOutput, mask, null);
-    double sum = s.sumNumber().doubleValue();
-    return average ? sum / s.length() : sum;
-  }
-
-  @Override
-  public INDArray computeScoreArray(INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask) {
-    return scoreArray(labels, preOutput, mask, null).reshape(preOutput.size(0), 1);
-  }
-
-  @Override
-  public INDArray computeGradient(INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask) {
-    INDArray grad = preOutput.ulike();
-    scoreArray(labels, preOutput, mask, grad);
-    return activationFn.backprop(preOutput.dup(), grad).getFirst();
-  }
-
-  @Override
-  public Pair<Double, INDArray> computeGradientAndScore(
-      INDArray labels, INDArray preOutput, IActivation activationFn, INDArray mask, boolean average) {
-    INDArray grad = preOutput.ulike();
-    INDArray s = scoreArray(labels, preOutput, mask, grad);
-    double sum = s.sumNumber().doubleValue();
-    return new Pair<>(average ? sum / s.length() : sum, activationFn.backprop(preOutput.dup(), grad).getFirst());
   }
 
   @Override
@@ -158,8 +128,4 @@ public final class OkdLoss implements ILossFunction {
     return Double.hashCode(alpha);
   }
 
-  @Override
-  public String toString() {
-    return name();
-  }
 }
