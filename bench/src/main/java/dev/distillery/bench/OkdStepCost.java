@@ -16,7 +16,6 @@ import java.util.List;
 import java.util.Optional;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 
 /**
@@ -52,13 +51,10 @@ public final class OkdStepCost {
     double teacherOnly = millis(steps, () -> adapted.graph().fit(plain));
     double studentOnly = millis(steps, () -> student.graph().fit(plain));
     // The loss on the pair's real logits, [rows, 2·vocab] with rows = batch·time.
-    INDArray merged = pair.output(false, new INDArray[] {okd.getFeatures()}, new INDArray[] {okd.getFeaturesMaskArray()})[0];
-    long b = merged.size(0), w = merged.size(1), t = merged.size(2);
-    INDArray logits = merged.permute(0, 2, 1).dup('c').reshape(b * t, w);
-    INDArray labels = okd.getLabels().permute(0, 2, 1).dup('c').reshape(b * t, 1);
-    INDArray mask = okd.getLabelsMaskArray().dup('c').reshape(b * t, 1);
+    OnlineKd.Rows r = OnlineKd.rows(pair, okd);
     OkdLoss loss = new OkdLoss(c.distill().okd().alpha());
-    double lossOnly = millis(steps, () -> loss.computeGradientAndScore(labels, logits, new ActivationIdentity(), mask, false));
+    double lossOnly = millis(steps,
+        () -> loss.computeGradientAndScore(r.labels(), r.logits(), new ActivationIdentity(), r.mask(), false));
 
     Table table = new Table("Cost of one online-KD step (" + conf + ", one thread)",
         "part", "ms per minibatch", "share of the okd step");

@@ -176,18 +176,26 @@ public final class OnlineKd {
         Nd4j.create(labelMask, new long[] {b, time}, 'c'));
   }
 
+  /** What the loss layer sees for a minibatch: logits {@code [rows, 2·vocab]}, labels and mask {@code [rows, 1]}, rows = batch·time. */
+  public record Rows(INDArray logits, INDArray labels, INDArray mask) {}
+
+  /** The pair's forward pass on a minibatch, laid out as the loss layer sees it (no training). */
+  public static Rows rows(ComputationGraph pair, DataSet batch) {
+    INDArray merged = pair.output(false, new INDArray[] {batch.getFeatures()}, new INDArray[] {batch.getFeaturesMaskArray()})[0];
+    long b = merged.size(0), width = merged.size(1), time = merged.size(2);
+    return new Rows(merged.permute(0, 2, 1).dup('c').reshape(b * time, width),
+        batch.getLabels().permute(0, 2, 1).dup('c').reshape(b * time, 1),
+        batch.getLabelsMaskArray().dup('c').reshape(b * time, 1));
+  }
+
   /** Mean losses per target token on one minibatch (no training). */
   public record Losses(double teacher, double studentKl, double teacherCe) {}
 
   public static Losses losses(ComputationGraph pair, DataSet batch) {
-    INDArray merged = pair.output(false, new INDArray[] {batch.getFeatures()}, new INDArray[] {batch.getFeaturesMaskArray()})[0];
-    long b = merged.size(0), width = merged.size(1), time = merged.size(2);
-    INDArray logits = merged.permute(0, 2, 1).dup('c').reshape(b * time, width);
-    INDArray labels = batch.getLabels().permute(0, 2, 1).dup('c').reshape(b * time, 1);
-    INDArray mask = batch.getLabelsMaskArray().dup('c').reshape(b * time, 1);
+    Rows r = rows(pair, batch);
     OkdLoss loss = (OkdLoss) ((RnnLossLayer) pair.getLayer(Architecture.OUTPUT).conf().getLayer()).getLossFn();
-    OkdLoss.Parts parts = loss.parts(labels, logits, mask, null);
-    double n = mask.sumNumber().doubleValue();
+    OkdLoss.Parts parts = loss.parts(r.labels(), r.logits(), r.mask(), null);
+    double n = r.mask().sumNumber().doubleValue();
     return new Losses(parts.teacherLoss().sumNumber().doubleValue() / n,
         parts.studentKl().sumNumber().doubleValue() / n, parts.teacherCe().sumNumber().doubleValue() / n);
   }
