@@ -42,7 +42,7 @@ public final class OkdStepCost {
     ComputationGraph pair = OnlineKd.pair(teacher, c.distill().student(), c.distill().okd(), c.train().seed(),
         c.train().learningRate());
     DataSet okd = OnlineKd.dataSet(batch);
-    DataSet plain = Batches.nextTokenDataSet(refs, tok.vocabSize());
+    DataSet plain = Batches.nextTokenDataSet(refs);
     LanguageModel adapted = LoraAdapter.attach(teacher,
         new Architecture.Lora(c.distill().okd().rank(), c.distill().okd().scale()));
     LanguageModel student = LanguageModel.create(c.distill().student(), tok, c.train().seed(), c.train().learningRate());

@@ -47,7 +47,7 @@ public final class TrainThroughput {
     List<Long> batchTokens = new ArrayList<>();
     for (int i = 0; i + batch <= sorted.size(); i += batch) {
       List<TokenizedExample> b = sorted.subList(i, i + batch);
-      batches.add(Batches.nextTokenDataSet(b, tok.vocabSize()));
+      batches.add(Batches.nextTokenDataSet(b));
       batchTokens.add(b.stream().mapToLong(e -> e.tokens().length - 1).sum());
     }
     java.util.Collections.shuffle(batches, new java.util.Random(3));

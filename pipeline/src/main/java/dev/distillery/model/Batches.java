@@ -15,11 +15,12 @@ public final class Batches {
 
   /**
    * @return features {@code [batch, 1, time]} (token ids as floats; rank 3 so DL4J can merge
-   *     minibatches of different lengths), feature mask {@code [batch, time]},
-   *     one-hot labels {@code [batch, vocab, time]}, label mask {@code [batch, time]} (1 on target
-   *     positions); {@code time = longest sequence - 1}
+   *     minibatches of different lengths), feature mask {@code [batch, time]}, labels
+   *     {@code [batch, 1, time]} (the next token's id, for {@code LossSparseMCXENT}: nothing scales
+   *     with the vocabulary), label mask {@code [batch, time]} (1 on target positions);
+   *     {@code time = longest sequence - 1}
    */
-  public static DataSet nextTokenDataSet(List<TokenizedExample> batch, int vocabSize) {
+  public static DataSet nextTokenDataSet(List<TokenizedExample> batch) {
     int b = batch.size();
     int time = 0;
     for (TokenizedExample e : batch) {
@@ -28,7 +29,7 @@ public final class Batches {
     float[] features = new float[b * time];
     float[] featureMask = new float[b * time];
     float[] labelMask = new float[b * time];
-    float[] labels = new float[b * vocabSize * time];
+    float[] labels = new float[b * time];
     for (int i = 0; i < b; i++) {
       TokenizedExample e = batch.get(i);
       int[] t = e.tokens();
@@ -37,13 +38,13 @@ public final class Batches {
         featureMask[i * time + s] = 1f;
         if (s + 1 >= e.targetStart()) {
           labelMask[i * time + s] = 1f;
-          labels[(i * vocabSize + t[s + 1]) * time + s] = 1f;
+          labels[i * time + s] = t[s + 1];
         }
       }
     }
     return new DataSet(
         Nd4j.create(features, new long[] {b, 1, time}, 'c'),
-        Nd4j.create(labels, new long[] {b, vocabSize, time}, 'c'),
+        Nd4j.create(labels, new long[] {b, 1, time}, 'c'),
         Nd4j.create(featureMask, new long[] {b, time}, 'c'),
         Nd4j.create(labelMask, new long[] {b, time}, 'c'));
   }

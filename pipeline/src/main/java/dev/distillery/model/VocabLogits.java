@@ -26,8 +26,7 @@ import org.nd4j.linalg.learning.config.NoOp;
  * and {@code b: [vocab]}. An output layer ({@code RnnOutputLayer}) holds the same map as
  * {@code W: [in, vocab]}, {@code b: [1, vocab]}; online KD needs the logits of two models inside one
  * graph, ahead of a loss that sees both, so their projections are this layer instead. With
- * {@code frozen} (the teacher's) its parameters never train (see {@link TransformerBlock}: same
- * runtime, same freezing) while errors still flow to the layers below.
+ * {@code frozen} (the teacher's) its parameters never train (see {@link SameDiffLayers}) while errors still flow to the layers below.
  */
 public class VocabLogits extends SameDiffLayer implements Freezing {
   private int width;
@@ -70,7 +69,7 @@ public class VocabLogits extends SameDiffLayer implements Freezing {
 
   @Override
   public SDVariable defineLayer(SameDiff sd, SDVariable layerInput, Map<String, SDVariable> p, SDVariable mask) {
-    return sd.identity("logits", TransformerBlock.project(sd, layerInput, p.get("W"), p.get("b")));
+    return sd.identity("logits", SameDiffLayers.project(sd, layerInput, p.get("W"), p.get("b")));
   }
 
   @Override
@@ -84,7 +83,7 @@ public class VocabLogits extends SameDiffLayer implements Freezing {
   @Override
   public Layer instantiate(NeuralNetConfiguration conf, Collection<TrainingListener> listeners,
       int layerIndex, INDArray layerParamsView, boolean initializeParams, DataType networkDataType) {
-    return TransformerBlock.Runtime.instantiate(this, conf, listeners, layerIndex, layerParamsView, initializeParams,
+    return SameDiffLayers.Runtime.instantiate(this, conf, listeners, layerIndex, layerParamsView, initializeParams,
         networkDataType);
   }
 

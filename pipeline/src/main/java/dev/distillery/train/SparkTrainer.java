@@ -89,9 +89,8 @@ public final class SparkTrainer {
   public static Result train(
       JavaSparkContext jsc, LanguageModel model, JavaRDD<TokenizedExample> examples,
       List<TokenizedExample> validation, DistilleryConfig.Train config, int partitions, Progress progress) {
-    int vocab = model.vocabSize();
     return train(jsc, model, examples, validation, config, partitions, progress,
-        (batch, done) -> Batches.nextTokenDataSet(batch, vocab), Options.none());
+        (batch, done) -> Batches.nextTokenDataSet(batch), Options.none());
   }
 
   public static <E extends Sequence> Result train(

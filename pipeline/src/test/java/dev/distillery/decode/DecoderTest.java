@@ -29,7 +29,7 @@ class DecoderTest {
     model = TinyModels.model(config, tok);
     List<TokenizedExample> data = TinyModels.examples(tok, 40, 120);
     // A few local steps so the distributions are not uniform (ties would make comparisons fragile).
-    DataSet ds = dev.distillery.model.Batches.nextTokenDataSet(data.subList(0, 16), tok.vocabSize());
+    DataSet ds = dev.distillery.model.Batches.nextTokenDataSet(data.subList(0, 16));
     for (int i = 0; i < 10; i++) {
       model.graph().fit(ds);
     }
