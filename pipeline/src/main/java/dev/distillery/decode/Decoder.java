@@ -15,10 +15,25 @@ import java.util.Random;
 public final class Decoder {
   private final CausalModel model;
   private final DistilleryConfig.Decode config;
+  private final java.util.function.Function<CausalModel, Stepper> steppers;
 
   public Decoder(CausalModel model, DistilleryConfig.Decode config) {
+    this(model, config, Stepper::of);
+  }
+
+  private Decoder(CausalModel model, DistilleryConfig.Decode config,
+      java.util.function.Function<CausalModel, Stepper> steppers) {
     this.model = model;
     this.config = config;
+    this.steppers = steppers;
+  }
+
+  /**
+   * The same decoder re-running the whole prefix at every step (no recurrent state or key/value
+   * cache): the reference the incremental paths are tested and benchmarked against.
+   */
+  public Decoder recomputing() {
+    return new Decoder(model, config, Stepper::recompute);
   }
 
   /** Decodes with the configured strategy. */
@@ -90,7 +105,7 @@ public final class Decoder {
       List<int[]> chunk = prompts.subList(from, Math.min(prompts.size(), from + config.batchSize()));
       int offset = from;
       int n = chunk.size();
-      Stepper stepper = Stepper.of(model);
+      Stepper stepper = steppers.apply(model);
       float[][] lp = stepper.start(chunk);
       int[][] tokens = new int[n][config.maxNewTokens()];
       int[] length = new int[n];
@@ -148,7 +163,7 @@ public final class Decoder {
 
   private List<Hypothesis> beamChunk(List<int[]> prompts, int width) {
     int n = prompts.size();
-    Stepper stepper = Stepper.of(model);
+    Stepper stepper = steppers.apply(model);
     float[][] lp = stepper.start(prompts);
     // live.get(p) holds prompt p's live beams; before the first step each prompt has one empty beam.
     List<List<Beam>> live = new ArrayList<>(n);
@@ -329,11 +344,17 @@ public final class Decoder {
       p[i] = banned ? 0 : Math.exp(lp[i] / config.temperature() - max);
       z += p[i];
     }
-    Integer[] order = new Integer[v];
+    // Tokens by falling probability: a primitive sort of (float bits of p, id) keys, since the bits
+    // of non-negative floats order as the floats do (boxed indices with a comparator cost 10x more).
+    long[] keys = new long[v];
     for (int i = 0; i < v; i++) {
-      order[i] = i;
+      keys[i] = ((long) Float.floatToIntBits((float) p[i]) << 32) | i;
     }
-    Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+    Arrays.sort(keys);
+    int[] order = new int[v];
+    for (int i = 0; i < v; i++) {
+      order[i] = (int) keys[v - 1 - i];
+    }
     double cum = 0;
     int cut = 0;
     while (cut < v && cum < config.topP() * z) {

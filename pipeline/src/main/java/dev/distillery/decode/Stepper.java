@@ -23,9 +23,24 @@ public interface Stepper {
    */
   float[][] step(int[] parents, int[] tokens);
 
-  /** The stepper that fits the model: recurrent state when the architecture has it, else recompute. */
+  /**
+   * The stepper that fits the model: recurrent state for an LSTM, a key/value cache for a
+   * transformer, else (ONNX models) recompute.
+   */
   static Stepper of(CausalModel model) {
-    return model instanceof LanguageModel lm && lm.architecture().incremental()
-        ? new RecurrentStepper(lm) : new RecomputeStepper(model);
+    if (model instanceof LanguageModel lm) {
+      if (lm.architecture() instanceof dev.distillery.model.TransformerArchitecture) {
+        return new KvCacheStepper(lm);
+      }
+      if (lm.architecture().incremental()) {
+        return new RecurrentStepper(lm);
+      }
+    }
+    return new RecomputeStepper(model);
+  }
+
+  /** Re-runs the whole prefix at every step: the reference the incremental steppers must equal. */
+  static Stepper recompute(CausalModel model) {
+    return new RecomputeStepper(model);
   }
 }

@@ -6,6 +6,7 @@ import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.shape.Gather;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -36,7 +37,7 @@ public final class KvCache {
   private int rows;
   private int filled;                              // columns written, the same for every row
   private int[] nextPosition;                      // per row: the position its next token takes
-  private INDArray keyBias;                        // [rows, capacity]: 0 for real keys, MASKED_LOGIT for padding
+  private boolean[][] padding;                     // [rows][columns]: key columns that are prompt padding
   private INDArray[] keys;                         // per block [rows, heads, capacity, d]
   private INDArray[] values;
 
@@ -50,7 +51,7 @@ public final class KvCache {
     Layer embed = g.getLayer("embed");
     embedding = embed.getParam("W");
     embeddingBias = embed.paramTable().containsKey("b") ? embed.getParam("b") : null;
-    for (int i = 0; g.getLayer("block" + i) != null; i++) {
+    for (int i = 0; i < model.shape().layers(); i++) {
       blocks.add(g.getLayer("block" + i));
     }
     TransformerBlock first = conf(blocks.get(0));
@@ -85,20 +86,19 @@ public final class KvCache {
       keys[l] = Nd4j.zeros(type, rows, heads, capacity, d);
       values[l] = Nd4j.zeros(type, rows, heads, capacity, d);
     }
-    keyBias = Nd4j.zeros(type, rows, capacity);
+    padding = new boolean[rows][];
     nextPosition = new int[rows];
     int[] tokens = new int[rows * p];
     int[] positions = new int[rows * p];
     for (int i = 0; i < rows; i++) {
       int[] r = prompts.get(i);
       int pad = p - r.length;
+      padding[i] = new boolean[p];
       for (int c = 0; c < p; c++) {
         boolean real = c >= pad;
         tokens[i * p + c] = real ? r[c - pad] : 0;
         positions[i * p + c] = real ? c - pad : 0;
-        if (!real) {
-          keyBias.putScalar(i, c, BlockMath.MASKED_LOGIT);
-        }
+        padding[i][c] = !real;
       }
       nextPosition[i] = r.length;
     }
@@ -134,23 +134,26 @@ public final class KvCache {
       pos[i] = nextPosition[parents[i]];
     }
     nextPosition = pos;
+    boolean[][] pad = new boolean[parents.length][];
+    for (int i = 0; i < parents.length; i++) {
+      pad[i] = padding[parents[i]];
+    }
+    padding = pad;
     for (int l = 0; l < blocks.size(); l++) {
       keys[l] = pullRows(keys[l], parents);
       values[l] = pullRows(values[l], parents);
     }
-    keyBias = Nd4j.pullRows(keyBias, 1, parents);
     rows = parents.length;
   }
 
+  /** Rows {@code parents} of {@code [rows, heads, capacity, d]}: one gather (memcpy per row), several times faster than pullRows here. */
   private static INDArray pullRows(INDArray cache, int[] parents) {
-    long[] s = cache.shape();
-    INDArray flat = cache.reshape('c', s[0], s[1] * s[2] * s[3]);
-    return Nd4j.pullRows(flat, 1, parents).reshape('c', parents.length, s[1], s[2], s[3]);
+    return Nd4j.exec(new Gather(cache, parents, 0))[0];
   }
 
   /** Doubles the cache capacity until {@code columns} fit. */
   private void ensureCapacity(int columns) {
-    long capacity = keyBias.size(1);
+    long capacity = keys[0].size(2);
     if (columns <= capacity) {
       return;
     }
@@ -162,9 +165,6 @@ public final class KvCache {
       keys[l] = grow(keys[l], grown);
       values[l] = grow(values[l], grown);
     }
-    INDArray bias = Nd4j.zeros(type, rows, grown);
-    bias.get(NDArrayIndex.all(), NDArrayIndex.interval(0, capacity)).assign(keyBias);
-    keyBias = bias;
   }
 
   private INDArray grow(INDArray cache, long capacity) {
@@ -187,9 +187,10 @@ public final class KvCache {
     if (embeddingBias != null) {
       x.addiRowVector(embeddingBias);
     }
-    // Keys visible to the new queries: real ones, and within the chunk only those not in the future.
-    INDArray bias = keyBias.get(all(), NDArrayIndex.interval(0, tk)).reshape('c', rows, 1, 1, tk)
-        .add(BlockMath.causal(tk, type).get(NDArrayIndex.interval(c0, tk), all()).reshape('c', 1, 1, n, tk));
+    // Attention runs over the whole capacity (no copy of the filled part); the bias hides
+    // columns not yet written, prompt padding, and within the chunk the future.
+    int capacity = (int) keys[0].size(2);
+    INDArray bias = bias(c0, n, capacity).reshape('c', rows, 1, n, capacity);
     double scale = 1.0 / Math.sqrt(d);
     for (int l = 0; l < blocks.size(); l++) {
       Layer block = blocks.get(l);
@@ -212,10 +213,8 @@ public final class KvCache {
       INDArrayIndex fresh = NDArrayIndex.interval(c0, tk);
       keys[l].get(all(), all(), fresh, all()).assign(k.reshape('c', rows, heads, n, d));
       values[l].get(all(), all(), fresh, all()).assign(v.reshape('c', rows, heads, n, d));
-      INDArray kc = keys[l].get(all(), all(), NDArrayIndex.interval(0, tk), all()).dup('c')
-          .reshape('c', (long) rows * heads, tk, d);
-      INDArray vc = values[l].get(all(), all(), NDArrayIndex.interval(0, tk), all()).dup('c')
-          .reshape('c', (long) rows * heads, tk, d);
+      INDArray kc = keys[l].reshape('c', (long) rows * heads, capacity, d);
+      INDArray vc = values[l].reshape('c', (long) rows * heads, capacity, d);
       INDArray p = BlockMath.attentionProbabilities(q, kc, bias, rows, heads, scale);
       INDArray o = BlockMath.mergeHeads(Nd4j.matmul(p, vc), rows, n, heads, d);
       x = BlockMath.linear(o, block.getParam("Wo"), block.getParam("bo")).addi(x);
@@ -237,6 +236,28 @@ public final class KvCache {
       out[i] = logProbs.getRow(i).toFloatVector();
     }
     return out;
+  }
+
+  /**
+   * {@code [rows, n, capacity]} for queries at columns {@code c0 … c0+n−1}: 0 where the key column
+   * is a real token at or before the query, else {@link BlockMath#MASKED_LOGIT}.
+   */
+  private INDArray bias(int c0, int n, int capacity) {
+    float masked = (float) BlockMath.MASKED_LOGIT;
+    float[] b = new float[rows * n * capacity];
+    java.util.Arrays.fill(b, masked);
+    for (int i = 0; i < rows; i++) {
+      boolean[] pad = padding[i];
+      for (int j = 0; j < n; j++) {
+        int base = (i * n + j) * capacity;
+        for (int c = 0; c <= c0 + j; c++) {
+          if (c >= pad.length || !pad[c]) {
+            b[base + c] = 0f;
+          }
+        }
+      }
+    }
+    return Nd4j.create(b, new long[] {rows, n, capacity}, 'c').castTo(type);
   }
 
   private static INDArrayIndex all() {

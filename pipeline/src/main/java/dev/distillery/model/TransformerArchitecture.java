@@ -8,8 +8,8 @@ import org.deeplearning4j.nn.conf.GradientNormalization;
  * A decoder-only Transformer language model (Vaswani et al. 2017, decoder stack only, pre-LayerNorm):
  * token embedding {@code [batch, hidden, time]} → {@code layers} causal {@link TransformerBlock}s
  * (the first adds sinusoidal positions, the last ends with a layer norm) → softmax over the
- * vocabulary {@code [batch, vocab, time]}. Attention is recomputed over the whole prefix at every
- * decoding step, so {@link #incremental()} is false. {@code shape.embedding()} and
+ * vocabulary {@code [batch, vocab, time]}. Decoding steps it with a key/value cache
+ * ({@link KvCache}) rather than DL4J's {@code rnnTimeStep}, so {@link #incremental()} is false. {@code shape.embedding()} and
  * {@code shape.maxTokens()} are not used: the residual stream is {@code hidden} wide throughout and
  * sinusoidal positions have no length limit.
  */

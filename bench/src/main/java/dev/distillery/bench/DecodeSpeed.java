@@ -1,0 +1,71 @@
+package dev.distillery.bench;
+
+import dev.distillery.config.ConfigLoader;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.decode.Decoder;
+import dev.distillery.decode.Hypothesis;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.function.Function;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Decoding speed of a transformer, one thread: new tokens per second for beam search (width 4) and
+ * nucleus sampling at up to 96 new tokens, re-running the prefix at every step against the
+ * key/value cache, on the same prompts (real sample sources) and the same model. Args: [prompts].
+ */
+public final class DecodeSpeed {
+  public static void main(String[] args) throws Exception {
+    int n = args.length > 0 ? Integer.parseInt(args[0]) : 8;
+    Nd4j.setDefaultDataTypes(DataType.FLOAT, DataType.FLOAT);
+    DistilleryConfig c = ConfigLoader.load(Optional.empty(), List.of(
+        "model.architecture=transformer", "model.hidden=128", "model.layers=2", "model.heads=4",
+        "model.max-tokens=256", "tokenizer.vocab-size=1000", "decode.max-new-tokens=96", "decode.batch-size=8"));
+    List<String[]> pairs = Samples.pairs(Path.of("data/sample/es-en.train.jsonl"), 2000);
+    BpeTokenizer tok = Samples.tokenizer(pairs, c.tokenizer());
+    List<int[]> prompts = new ArrayList<>();
+    for (var e : Samples.tokenized(pairs, tok, 120).subList(0, n)) {
+      prompts.add(e.prompt());
+    }
+    // Fresh weights: speed depends on shapes only, and </s> (1 in 1,000) rarely ends an output early.
+    LanguageModel model = LanguageModel.create(c.model(), tok, 42, 1e-3);
+    Decoder cached = new Decoder(model, c.decode());
+    Decoder recompute = cached.recomputing();
+
+    Table table = new Table("Transformer decoding speed (128 x 2, vocabulary 1000, one thread)",
+        "decoding", "recompute new tokens/s", "cache new tokens/s", "cache / recompute");
+    List<Function<Decoder, List<Hypothesis>>> runs = List.of(d -> d.beam(prompts, 4), d -> d.sample(prompts, new Random(5)));
+    String[] names = {"beam 4", "sampling (top-p)"};
+    for (int i = 0; i < runs.size(); i++) {
+      double slow = tokensPerSecond(recompute, runs.get(i));
+      double fast = tokensPerSecond(cached, runs.get(i));
+      table.row(names[i], slow, fast, String.format(java.util.Locale.ROOT, "%.1fx", fast / slow));
+      System.err.printf("bench: %s: recompute %.0f, cache %.0f new tokens/s%n", names[i], slow, fast);
+    }
+    table.note(n + " prompts (sample sources, " + prompts.stream().mapToInt(p -> p.length).sum() / n
+        + " tokens on average) decoded together, up to 96 new tokens each; "
+        + "one warm-up run, then the best of 2; new tokens = tokens in the returned outputs; freshly initialized weights");
+    table.publish("decode-speed", ("bin/bench decode-speed " + String.join(" ", args)).trim());
+  }
+
+  private static double tokensPerSecond(Decoder d, Function<Decoder, List<Hypothesis>> run) {
+    run.apply(d);
+    double best = 0;
+    for (int r = 0; r < 2; r++) {
+      long start = System.nanoTime();
+      List<Hypothesis> out = run.apply(d);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      long tokens = out.stream().mapToLong(h -> h.tokens().length).sum();
+      best = Math.max(best, tokens / seconds);
+    }
+    return best;
+  }
+
+  private DecodeSpeed() {}
+}

@@ -1,0 +1,109 @@
+package dev.distillery.decode;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.model.Batches;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.testing.TinyModels;
+import dev.distillery.tokenizer.BpeTokenizer;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.dataset.DataSet;
+
+/**
+ * The transformer's key/value-cache decoder against re-running the whole prefix: the same
+ * log-probabilities (within 1e-5) at every step, for prompts of different lengths, rows reordered
+ * and multiplied as beam search does, and the same outputs for greedy, beam and sampling.
+ */
+class KvCacheTest {
+  static DistilleryConfig config;
+  static LanguageModel model;
+  static List<int[]> prompts;
+
+  @BeforeAll
+  static void trainABit() {
+    config = TinyModels.config("model.architecture=transformer", "model.hidden=32", "model.heads=4",
+        "model.layers=2", "decode.max-new-tokens=20", "decode.batch-size=3");
+    BpeTokenizer tok = TinyModels.tokenizer(300);
+    model = TinyModels.model(config, tok);
+    List<TokenizedExample> data = TinyModels.examples(tok, 40, 120);
+    // A few local steps so the distributions are not uniform (ties would make comparisons fragile).
+    DataSet ds = Batches.nextTokenDataSet(data.subList(0, 16));
+    for (int i = 0; i < 15; i++) {
+      model.graph().fit(ds);
+    }
+    prompts = data.subList(20, 27).stream().map(TokenizedExample::prompt).toList();
+  }
+
+  private static void assertClose(float[][] a, float[][] b) {
+    assertEquals(b.length, a.length);
+    double worst = 0;
+    for (int i = 0; i < a.length; i++) {
+      for (int v = 0; v < a[i].length; v++) {
+        worst = Math.max(worst, Math.abs(a[i][v] - b[i][v]));
+      }
+    }
+    assertTrue(worst < 1e-5, "largest log-prob difference " + worst);
+  }
+
+  @Test
+  void transformersDecodeWithTheCache() {
+    assertInstanceOf(KvCacheStepper.class, Stepper.of(model));
+  }
+
+  @Test
+  void cachedStepsEqualRecomputingThePrefix() {
+    Stepper cached = Stepper.of(model);
+    Stepper recompute = Stepper.recompute(model);
+    assertClose(cached.start(prompts), recompute.start(prompts));
+    // Reorder rows as beam search does: row i continues row parents[i]; then widen to 10 rows, then narrow.
+    int[][] parents = {{3, 3, 0, 6, 1, 2, 5}, {6, 5, 4, 3, 2, 1, 0, 0, 1, 2}, {9, 0, 4}, {0, 1, 2}, {2, 2, 2}};
+    Random random = new Random(3);
+    for (int[] p : parents) {
+      int[] tokens = new int[p.length];
+      for (int i = 0; i < tokens.length; i++) {
+        tokens[i] = 5 + random.nextInt(model.vocabSize() - 5);
+      }
+      assertClose(cached.step(p, tokens), recompute.step(p, tokens));
+    }
+  }
+
+  @Test
+  void stepsPastTheInitialCapacityStayExact() {
+    Stepper cached = Stepper.of(model);
+    Stepper recompute = Stepper.recompute(model);
+    List<int[]> two = prompts.subList(0, 2);
+    assertClose(cached.start(two), recompute.start(two));
+    int longest = Math.max(two.get(0).length, two.get(1).length);
+    // The cache starts with room for twice the longest prompt; go past it.
+    for (int s = 0; s < 2 * longest + 5; s++) {
+      int[] tokens = {7 + s % 50, 9 + s % 40};
+      assertClose(cached.step(new int[] {0, 1}, tokens), recompute.step(new int[] {0, 1}, tokens));
+    }
+  }
+
+  @Test
+  void greedyBeamAndSamplingGiveTheRecomputedOutputs() {
+    Decoder cached = new Decoder(model, config.decode());
+    Decoder recompute = cached.recomputing();
+    assertSame(cached.greedy(prompts), recompute.greedy(prompts));
+    assertSame(cached.beam(prompts, 4), recompute.beam(prompts, 4));
+    assertSame(cached.sample(prompts, new Random(11)), recompute.sample(prompts, new Random(11)));
+  }
+
+  private static void assertSame(List<Hypothesis> a, List<Hypothesis> b) {
+    assertEquals(b.size(), a.size());
+    for (int i = 0; i < a.size(); i++) {
+      assertArrayEquals(b.get(i).tokens(), a.get(i).tokens(), "row " + i);
+      assertEquals(b.get(i).logLikelihood(), a.get(i).logLikelihood(), 1e-4, "row " + i);
+      assertEquals(b.get(i).finished(), a.get(i).finished(), "row " + i);
+    }
+  }
+}
