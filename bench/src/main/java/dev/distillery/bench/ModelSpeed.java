@@ -112,7 +112,7 @@ public final class ModelSpeed {
     table.note("SGEMM rate: ND4J's `Nd4j.gemm` in float into a preallocated result, on the model's dominant matrix shapes, FLOP-weighted; "
         + "'positions/s at that rate' divides it by the step's FLOPs per position (3x the forward products)");
     table.note("PyTorch: Debian's python3-torch, torch.set_num_threads(1), the same layers (pre-LN blocks with "
-        + "u*sigmoid(1.702u) GELU, nn.LSTM), Adam; see bench/pytorch/model_speed.py");
+        + "u*sigmoid(1.702u) GELU, nn.LSTM), Adam; see bench/pytorch/model_speed.py; its BLAS: " + systemBlas());
     table.publish("model-speed", ("bin/bench model-speed " + String.join(" ", args)).trim());
   }
 
@@ -162,6 +162,15 @@ public final class ModelSpeed {
       flops += 2.0 * s[0] * s[1] * s[2] * reps;
     }
     return flops / seconds / 1e9;
+  }
+
+  /** Where Debian's libblas.so.3 (which its torch calls) points. */
+  static String systemBlas() {
+    try {
+      return Path.of("/usr/lib/x86_64-linux-gnu/libblas.so.3").toRealPath().toString();
+    } catch (IOException e) {
+      return "unknown";
+    }
   }
 
   static String fmt(double v) {

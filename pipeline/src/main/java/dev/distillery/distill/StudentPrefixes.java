@@ -84,11 +84,10 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
       drawn = new Decoder(student, sampling).sample(prompts, randoms);
     }
     List<int[]> outputs = drawn.stream().map(Hypothesis::tokens).toList();
-    CausalModel teacher = TeacherCache.get(Path.of(teacherDir), Device.forTask(prepare.device(), TaskContext.get()),
-        teacherMaxTokens);
     List<TeacherOutput> scored;
-    synchronized (teacher) {
-      scored = new TeacherScorer(teacher, sampling, prepare).along(prompts, outputs, k);
+    try (TeacherCache.Lease teacher = TeacherCache.borrow(Path.of(teacherDir),
+        Device.forTask(prepare.device(), TaskContext.get()), teacherMaxTokens)) {
+      scored = new TeacherScorer(teacher.model(), sampling, prepare).along(prompts, outputs, k);
     }
     List<DistillExample> out = new ArrayList<>(batch);
     for (int j = 0; j < onPolicy.size(); j++) {

@@ -50,6 +50,11 @@ public final class LanguageModel implements CausalModel {
     return new LanguageModel(graph, shape, tokenizer);
   }
 
+  /** An independent copy (parameters duplicated in memory), for another thread. */
+  public LanguageModel copy() {
+    return new LanguageModel(graph.clone(), shape, tokenizer);
+  }
+
   public ComputationGraph graph() {
     return graph;
   }

@@ -117,14 +117,16 @@ public final class PreparePipeline {
         .partitionBy(new ShardPartitioner(shards))
         .mapPartitions((Iterator<Tuple2<Integer, Tokenization.Result>> it) -> {
           Device device = Device.forTask(prep.device(), TaskContext.get());
-          CausalModel model = TeacherCache.get(Path.of(teacherPath), device, maxTokensConfigured);
           List<Tokenization.Result> rows = new ArrayList<>();
           it.forEachRemaining(t -> rows.add(t._2()));
           // Sorting by id makes a shard's content and order independent of upstream partitioning;
           // then by source length, so a batch's prompts mostly share a length (fewer recurrent groups).
           rows.sort(Comparator.comparingInt((Tokenization.Result r) -> r.example().targetStart())
               .thenComparing(r -> r.example().id()));
-          List<Row> scoredRows = scoreRows(rows, model, decode, prep, shards, done);
+          List<Row> scoredRows;
+          try (TeacherCache.Lease lease = TeacherCache.borrow(Path.of(teacherPath), device, maxTokensConfigured)) {
+            scoredRows = scoreRows(rows, lease.model(), decode, prep, shards, done);
+          }
           TaskContext task = TaskContext.get();
           if (task != null) {
             placed.add(Manifest.Placement.here(task.partitionId(), device));
@@ -233,10 +235,7 @@ public final class PreparePipeline {
         prompts.add(r.example().prompt());
         references.add(r.example().target());
       }
-      List<TeacherScorer.Scored> scored;
-      synchronized (model) {
-        scored = new TeacherScorer(model, decode, prep).score(ids, prompts, references);
-      }
+      List<TeacherScorer.Scored> scored = new TeacherScorer(model, decode, prep).score(ids, prompts, references);
       for (int i = 0; i < slice.size(); i++) {
         Row r = slice.get(i).row();
         TeacherScorer.Scored s = scored.get(i);

@@ -12,21 +12,91 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * One teacher per executor JVM and device: loaded from the model directory the first time a task
- * needs it, then shared by every later task of that JVM (weights are never broadcast). Callers
- * synchronize on the returned model, which is not thread-safe.
+ * Teachers per executor JVM and device: loaded from the model directory the first time a task
+ * needs one (weights are never broadcast), then lent to tasks with {@link #borrow}. On the CPU every
+ * task slot that scores at once gets its own copy of a Distillery model (copied in memory from the
+ * first, never reloaded), so {@code local[2]} or a 2-core executor scores two shards in parallel; a
+ * GPU teacher and an ONNX teacher are one shared model that tasks take turns on.
  */
 public final class TeacherCache {
   private static final ConcurrentHashMap<String, CausalModel> TEACHERS = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<String, Pool> POOLS = new ConcurrentHashMap<>();
   private static final AtomicInteger LOADS = new AtomicInteger();
 
   private TeacherCache() {}
 
+  /** A teacher lent to one task until {@link #close}; the model is the task's alone meanwhile. */
+  public static final class Lease implements AutoCloseable {
+    private final Pool pool;
+    private final CausalModel model;
+
+    private Lease(Pool pool, CausalModel model) {
+      this.pool = pool;
+      this.model = model;
+    }
+
+    public CausalModel model() {
+      return model;
+    }
+
+    @Override
+    public void close() {
+      pool.giveBack(model);
+    }
+  }
+
+  /** The models of one teacher on one device: the loaded one and its idle copies. */
+  private static final class Pool {
+    private final CausalModel first;
+    private final boolean copies;
+    private final java.util.concurrent.ConcurrentLinkedDeque<CausalModel> idle =
+        new java.util.concurrent.ConcurrentLinkedDeque<>();
+    private final java.util.concurrent.locks.ReentrantLock shared = new java.util.concurrent.locks.ReentrantLock();
+
+    Pool(CausalModel first, Device device) {
+      this.first = first;
+      this.copies = !device.isGpu() && first instanceof dev.distillery.model.LanguageModel;
+      if (copies) {
+        idle.add(first);
+      }
+    }
+
+    CausalModel take() {
+      if (!copies) {
+        shared.lock();
+        return first;
+      }
+      CausalModel m = idle.pollFirst();
+      return m != null ? m : ((dev.distillery.model.LanguageModel) first).copy();
+    }
+
+    void giveBack(CausalModel m) {
+      if (copies) {
+        idle.addFirst(m);
+      } else {
+        shared.unlock();
+      }
+    }
+  }
+
   /**
+   * Lends the teacher in {@code modelDir} on {@code device} to the calling task (load on first use):
+   * use it only inside try-with-resources.
+   */
+  public static Lease borrow(Path modelDir, Device device, int maxTokens) {
+    String key = modelDir.toAbsolutePath().normalize() + "@" + device;
+    CausalModel first = get(modelDir, device, maxTokens);
+    Pool pool = POOLS.computeIfAbsent(key, k -> new Pool(first, device));
+    return new Lease(pool, pool.take());
+  }
+
+  /**
+   * The one loaded teacher (not thread-safe; tasks use {@link #borrow}).
+   *
    * @param maxTokens the context length of an ONNX teacher ({@code model.max-tokens}); a Distillery
    *     model knows its own
    */
-  public static CausalModel get(Path modelDir, Device device, int maxTokens) {
+  static CausalModel get(Path modelDir, Device device, int maxTokens) {
     String key = modelDir.toAbsolutePath().normalize() + "@" + device;
     pin(device); // per call: CUDA device selection is per thread, and each task has its own thread
     return TEACHERS.computeIfAbsent(key, k -> {
