@@ -83,6 +83,22 @@ public final class SparkTrainer {
 
   private record Batch<E>(long index, List<E> examples) implements Serializable {}
 
+  private static long lastCollection = System.nanoTime();
+
+  /**
+   * ND4J frees an off-heap buffer only when the Java object holding it is collected, and a heap
+   * with room to spare rarely runs the old-generation collections that would find them: resident
+   * memory then grows with steps (measured: 1.8 to 2.4 GiB over demo.conf's 324 steps). A full
+   * collection every 15 s on the driver (in local mode also the executor) keeps it flat; it costs
+   * well under 1% of the time.
+   */
+  private static void releaseOffHeapGarbage() {
+    if (System.nanoTime() - lastCollection > 15_000_000_000L) {
+      System.gc();
+      lastCollection = System.nanoTime();
+    }
+  }
+
   private SparkTrainer() {}
 
   /** Cross-entropy on references (train's loss). */
@@ -216,6 +232,7 @@ public final class SparkTrainer {
               epoch, step, from, hi - 1, loss));
         }
         options.afterRound().accept(sparkNet.getNetwork());
+        releaseOffHeapGarbage();
         progress.step(epoch, config.epochs(), step, totalSteps, loss, tokens - tokensAtStart);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
