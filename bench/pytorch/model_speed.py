@@ -17,6 +17,8 @@ import time
 import torch
 import torch.nn as nn
 
+from student_kd import Student as Lstm  # the same embedding -> LSTM -> linear model
+
 
 def gelu(u):
     return u * torch.sigmoid(1.702 * u)
@@ -63,18 +65,6 @@ class Transformer(nn.Module):
         for blk in self.blocks:
             x = blk(x, self.bias)
         return self.out(x)
-
-
-class Lstm(nn.Module):
-    def __init__(self, vocab, embedding, hidden, layers):
-        super().__init__()
-        self.embed = nn.Embedding(vocab, embedding)
-        self.lstm = nn.LSTM(embedding, hidden, num_layers=layers, batch_first=True)
-        self.out = nn.Linear(hidden, vocab)
-
-    def forward(self, ids):
-        h, _ = self.lstm(self.embed(ids))
-        return self.out(h)
 
 
 def main():

@@ -73,14 +73,7 @@ public final class OkdStepCost {
   }
 
   private static double millis(int steps, Runnable step) {
-    for (int i = 0; i < 3; i++) {
-      step.run();
-    }
-    long start = System.nanoTime();
-    for (int i = 0; i < steps; i++) {
-      step.run();
-    }
-    return (System.nanoTime() - start) / 1e6 / steps;
+    return ModelSpeed.secondsPerStep(steps, step) * 1000;
   }
 
   private static String pct(double part, double whole) {

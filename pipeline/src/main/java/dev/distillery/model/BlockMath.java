@@ -159,23 +159,33 @@ final class BlockMath {
    * of a table kept per width and type, grown in powers of two, never rebuilt per call.
    */
   static INDArray positions(int time, int hidden, DataType type) {
-    String key = hidden + "/" + type;
+    INDArray t = table(hidden + "/" + type, time, type, n -> {
+      double[] v = new double[n * hidden];
+      for (int p = 0; p < n; p++) {
+        for (int c = 0; c < hidden; c++) {
+          double w = Math.pow(10000.0, -2.0 * (c / 2) / hidden);
+          v[p * hidden + c] = Math.sin(p * w + ((c % 2 == 0) ? 0 : Math.PI / 2));
+        }
+      }
+      return Nd4j.create(v, new long[] {n, hidden}, 'c');
+    });
+    return t.get(NDArrayIndex.interval(0, time), NDArrayIndex.all());
+  }
+
+  /**
+   * The table under {@code key} with at least {@code time} rows, built outside workspaces by
+   * {@code build(rows)} (rows a power of two, at least 64) when missing or too short.
+   */
+  private static INDArray table(String key, int time, DataType type, java.util.function.IntFunction<INDArray> build) {
     INDArray t = TABLES.get(key);
     if (t == null || t.size(0) < time) {
       int n = Integer.highestOneBit(Math.max(time, 64) - 1) << 1;
       try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        double[] v = new double[n * hidden];
-        for (int p = 0; p < n; p++) {
-          for (int c = 0; c < hidden; c++) {
-            double w = Math.pow(10000.0, -2.0 * (c / 2) / hidden);
-            v[p * hidden + c] = Math.sin(p * w + ((c % 2 == 0) ? 0 : Math.PI / 2));
-          }
-        }
-        t = Nd4j.create(v, new long[] {n, hidden}, 'c').castTo(type);
+        t = build.apply(n).castTo(type);
       }
       TABLES.put(key, t);
     }
-    return t.get(NDArrayIndex.interval(0, time), NDArrayIndex.all());
+    return t;
   }
 
   /** The rows {@code rows} of the position table, {@code [rows.length, hidden]}. */
@@ -193,21 +203,15 @@ final class BlockMath {
    * {@link #MASKED_LOGIT}. A view of a table kept per type, never rebuilt per call.
    */
   static INDArray causal(int time, DataType type) {
-    String key = "causal/" + type;
-    INDArray t = TABLES.get(key);
-    if (t == null || t.size(0) < time) {
-      int n = Integer.highestOneBit(Math.max(time, 64) - 1) << 1;
-      try (MemoryWorkspace ws = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-        double[] v = new double[n * n];
-        for (int q = 0; q < n; q++) {
-          for (int k = q + 1; k < n; k++) {
-            v[q * n + k] = MASKED_LOGIT;
-          }
+    INDArray t = table("causal/" + type, time, type, n -> {
+      double[] v = new double[n * n];
+      for (int q = 0; q < n; q++) {
+        for (int k = q + 1; k < n; k++) {
+          v[q * n + k] = MASKED_LOGIT;
         }
-        t = Nd4j.create(v, new long[] {n, n}, 'c').castTo(type);
       }
-      TABLES.put(key, t);
-    }
+      return Nd4j.create(v, new long[] {n, n}, 'c');
+    });
     return t.get(NDArrayIndex.interval(0, time), NDArrayIndex.interval(0, time));
   }
 }
