@@ -146,8 +146,18 @@ public final class KvCache {
     rows = parents.length;
   }
 
-  /** Rows {@code parents} of {@code [rows, heads, capacity, d]}: one gather (memcpy per row), several times faster than pullRows here. */
+  /**
+   * Rows {@code parents} of {@code [rows, heads, capacity, d]}: one gather (a copy per row, several
+   * times faster than pullRows here). With a single index ND4J's gather treats it as a scalar and
+   * drops the row axis (its output then overran the buffer it was given), so one row goes through
+   * pullRows on the flattened rows instead.
+   */
   private static INDArray pullRows(INDArray cache, int[] parents) {
+    long[] s = cache.shape();
+    if (parents.length == 1) {
+      INDArray flat = cache.reshape('c', s[0], s[1] * s[2] * s[3]);
+      return Nd4j.pullRows(flat, 1, parents).reshape('c', 1, s[1], s[2], s[3]);
+    }
     return Nd4j.exec(new Gather(cache, parents, 0))[0];
   }
 

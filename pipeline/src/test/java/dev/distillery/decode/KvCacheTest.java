@@ -63,8 +63,9 @@ class KvCacheTest {
     Stepper cached = Stepper.of(model);
     Stepper recompute = Stepper.recompute(model);
     assertClose(cached.start(prompts), recompute.start(prompts));
-    // Reorder rows as beam search does: row i continues row parents[i]; then widen to 10 rows, then narrow.
-    int[][] parents = {{3, 3, 0, 6, 1, 2, 5}, {6, 5, 4, 3, 2, 1, 0, 0, 1, 2}, {9, 0, 4}, {0, 1, 2}, {2, 2, 2}};
+    // Reorder rows as beam search does: row i continues row parents[i]; widen to 10 rows, narrow to one, widen again.
+    int[][] parents = {{3, 3, 0, 6, 1, 2, 5}, {6, 5, 4, 3, 2, 1, 0, 0, 1, 2}, {9, 0, 4}, {0, 1, 2}, {2, 2, 2},
+        {1}, {0, 0, 0, 0}, {3}};
     Random random = new Random(3);
     for (int[] p : parents) {
       int[] tokens = new int[p.length];
