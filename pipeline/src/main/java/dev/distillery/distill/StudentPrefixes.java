@@ -3,7 +3,6 @@ package dev.distillery.distill;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
-import dev.distillery.model.CausalModel;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.prepare.TeacherCache;
 import dev.distillery.prepare.TeacherOutput;

@@ -90,6 +90,29 @@ final class BlockMath {
     return wantInput ? product(dy, w, false, true) : null;
   }
 
+  /**
+   * Adds LoRA's low-rank updates to the query and value parts of fused projections
+   * {@code qkv [rows, 3·hidden]} (in place): {@code q += s·(a·Aq)·Bq}, {@code v += s·(a·Av)·Bv}.
+   *
+   * @return {@code a·Aq} and {@code a·Av} ({@code [rows, r]}), which the backward pass needs
+   */
+  static INDArray[] addLora(INDArray qkv, INDArray a, INDArray aq, INDArray bq, INDArray av, INDArray bv,
+      double scale) {
+    long h = a.size(1);
+    INDArray lowQ = product(a, aq, false, false);
+    INDArray lowV = product(a, av, false, false);
+    qkv.get(NDArrayIndex.all(), NDArrayIndex.interval(0, h)).addi(product(lowQ, bq, false, false).muli(scale));
+    qkv.get(NDArrayIndex.all(), NDArrayIndex.interval(2 * h, 3 * h)).addi(product(lowV, bv, false, false).muli(scale));
+    return new INDArray[] {lowQ, lowV};
+  }
+
+  /** Natural-log softmax over axis 1 (the vocabulary) of logits, stable: {@code z − max − log Σ exp(z − max)}. */
+  static INDArray logSoftmax(INDArray z) {
+    INDArray shifted = z.sub(z.max(true, 1));
+    INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, 1), false);
+    return shifted.subi(lse);
+  }
+
   /** {@code u·σ(1.702·u)}, elementwise. */
   static INDArray gelu(INDArray u) {
     return Transforms.sigmoid(u.mul(GELU_K), false).muli(u);

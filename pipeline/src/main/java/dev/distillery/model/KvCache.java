@@ -10,7 +10,6 @@ import org.nd4j.linalg.api.ops.impl.shape.Gather;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * Incremental decoding of a Distillery transformer with a key/value cache: every new token costs
@@ -211,11 +210,8 @@ public final class KvCache {
       INDArray a = BlockMath.layerNorm(x, block.getParam("ln1g"), block.getParam("ln1b")).out();
       INDArray qkv = BlockMath.linear(a, block.getParam("Wqkv"), block.getParam("bqkv"));
       if (conf.getLoraRank() > 0) {
-        double s = conf.getLoraScale();
-        qkv.get(all(), NDArrayIndex.interval(0, hidden)).addi(BlockMath.product(
-            BlockMath.product(a, block.getParam("Aq"), false, false), block.getParam("Bq"), false, false).muli(s));
-        qkv.get(all(), NDArrayIndex.interval(2 * hidden, 3 * hidden)).addi(BlockMath.product(
-            BlockMath.product(a, block.getParam("Av"), false, false), block.getParam("Bv"), false, false).muli(s));
+        BlockMath.addLora(qkv, a, block.getParam("Aq"), block.getParam("Bq"), block.getParam("Av"), block.getParam("Bv"),
+            conf.getLoraScale());
       }
       INDArray q = BlockMath.heads(qkv, 0, rows, n, heads, d);
       INDArray k = BlockMath.heads(qkv, 1, rows, n, heads, d);
@@ -237,10 +233,7 @@ public final class KvCache {
     }
     filled = tk;
     INDArray last = n == 1 ? x : x.reshape('c', rows, n, hidden).get(all(), NDArrayIndex.point(n - 1), all()).dup('c');
-    INDArray z = BlockMath.linear(last, outW, outB);                  // [rows, vocab]
-    INDArray shifted = z.subColumnVector(z.max(true, 1));
-    INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, 1), false);
-    INDArray logProbs = shifted.subiColumnVector(lse);
+    INDArray logProbs = BlockMath.logSoftmax(BlockMath.linear(last, outW, outB)); // [rows, vocab]
     float[][] out = new float[rows][];
     for (int i = 0; i < rows; i++) {
       out[i] = logProbs.getRow(i).toFloatVector();

@@ -117,11 +117,7 @@ public final class LanguageModel implements CausalModel {
   /** Output activations {@code [rows, vocab, time]} (probabilities or logits) to natural-log probabilities. */
   public INDArray toLogProbs(INDArray out) {
     if (outputsLogits()) {
-      // log-softmax over the vocabulary axis (1), stable: z - max - log Σ exp(z - max).
-      INDArray max = out.max(true, 1);
-      INDArray shifted = out.sub(max);
-      INDArray lse = Transforms.log(Transforms.exp(shifted, true).sum(true, 1), false);
-      return shifted.subi(lse);
+      return BlockMath.logSoftmax(out);
     }
     // Softmax underflows to 0 for very unlikely tokens; clamp so the log stays finite.
     return Transforms.log(Transforms.max(out, Float.MIN_NORMAL, false), false);

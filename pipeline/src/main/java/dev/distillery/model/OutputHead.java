@@ -8,8 +8,9 @@ import org.nd4j.linalg.lossfunctions.impl.LossSparseMCXENT;
 
 /**
  * The output layer of a sequence model: softmax with cross-entropy on token-id labels
- * ({@code LossSparseMCXENT}, labels {@code [batch, 1, time]}; teachers and the {@code train} job), or raw logits with a custom loss on compact labels (students of
- * {@code distill}, whose labels are O(k) per position). {@link LanguageModel} recognizes either.
+ * ({@code LossSparseMCXENT}, labels {@code [batch, 1, time]}; teachers and the {@code train} job),
+ * or raw logits with a custom loss on compact labels (students of {@code distill}, whose labels are
+ * O(k) per position). {@link LanguageModel} recognizes either.
  */
 public record OutputHead(ILossFunction loss) {
   public static OutputHead softmaxCrossEntropy() {

@@ -24,13 +24,13 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
   /** What one training forward pass leaves for the backward pass; shapes with N = batch·time, h = hidden. */
   private record Cache(
       INDArray inputSeen, int batch, int time,
-      BlockMath.Norm ln1, INDArray a,          // a = LN1(x) [N, h]
+      BlockMath.Norm ln1,                      // LN1(x) [N, h]: the projections' input
       INDArray q, INDArray k, INDArray v,      // heads [batch·heads, time, d]
-      INDArray loraQ, INDArray loraV,          // a·Aq, a·Av [N, r] (LoRA only)
+      INDArray loraQ, INDArray loraV,          // LN1(x)·Aq, LN1(x)·Av [N, r] (LoRA only)
       INDArray p,                              // attention probabilities [batch·heads, time, time]
       INDArray o,                              // merged head outputs [N, h]
-      BlockMath.Norm ln2, INDArray c,          // c = LN2(x1) [N, h]
-      INDArray u, INDArray g,                  // u = c·W1 + b1, g = gelu(u) [N, 4h]
+      BlockMath.Norm ln2,                      // LN2(x1) [N, h]: the MLP's input
+      INDArray u, INDArray g,                  // u = LN2(x1)·W1 + b1, g = gelu(u) [N, 4h]
       INDArray y,                              // the residual stream after the MLP [N, h]
       BlockMath.Norm lnf) {}
 
@@ -110,11 +110,9 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     INDArray loraQ = null;
     INDArray loraV = null;
     if (r > 0) {
-      double s = conf.getLoraScale();
-      loraQ = BlockMath.product(a, param("Aq"), false, false);
-      loraV = BlockMath.product(a, param("Av"), false, false);
-      qkv.get(all(), interval(0, h)).addi(BlockMath.product(loraQ, param("Bq"), false, false).muli(s));
-      qkv.get(all(), interval(2 * h, 3 * h)).addi(BlockMath.product(loraV, param("Bv"), false, false).muli(s));
+      INDArray[] low = BlockMath.addLora(qkv, a, param("Aq"), param("Bq"), param("Av"), param("Bv"), conf.getLoraScale());
+      loraQ = low[0];
+      loraV = low[1];
     }
     INDArray q = BlockMath.heads(qkv, 0, b, t, heads, d);
     INDArray k = BlockMath.heads(qkv, 1, b, t, heads, d);
@@ -128,7 +126,7 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     INDArray g = BlockMath.gelu(u);
     INDArray y = BlockMath.linear(g, param("W2"), param("b2")).addi(x1);
     BlockMath.Norm lnf = conf.isFinalNorm() ? BlockMath.layerNorm(y, param("lnfg"), param("lnfb")) : null;
-    return new Cache(in, b, t, ln1, a, q, k, v, loraQ, loraV, p, o, ln2, ln2.out(), u, g, y, lnf);
+    return new Cache(in, b, t, ln1, q, k, v, loraQ, loraV, p, o, ln2, u, g, y, lnf);
   }
 
   /**
@@ -168,7 +166,7 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     // --- MLP: y = x1 + g·W2 + b2
     INDArray dg = BlockMath.linearBackward(dy, c.g(), param("W2"), grad("W2", frozen), grad("b2", frozen), true);
     INDArray du = BlockMath.geluBackward(dg, c.u());
-    INDArray dc = BlockMath.linearBackward(du, c.c(), param("W1"), grad("W1", frozen), grad("b1", frozen), true);
+    INDArray dc = BlockMath.linearBackward(du, c.ln2().out(), param("W1"), grad("W1", frozen), grad("b1", frozen), true);
     INDArray dx1 = BlockMath.layerNormBackward(dc, c.ln2(), param("ln2g"), grad("ln2g", frozen), grad("ln2b", frozen))
         .addi(dy);
     // --- attention: x1 = x + o·Wo + bo
@@ -184,11 +182,11 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     BlockMath.putHeads(dqkv, 0, dQ, b, t, heads, d);
     BlockMath.putHeads(dqkv, 1, dK, b, t, heads, d);
     BlockMath.putHeads(dqkv, 2, dV, b, t, heads, d);
-    INDArray da = BlockMath.linearBackward(dqkv, c.a(), param("Wqkv"), grad("Wqkv", frozen), grad("bqkv", frozen), true);
+    INDArray da = BlockMath.linearBackward(dqkv, c.ln1().out(), param("Wqkv"), grad("Wqkv", frozen), grad("bqkv", frozen), true);
     if (r > 0) {
       double s = conf.getLoraScale();
-      da.addi(lora(dqkv.get(all(), interval(0, h)), c.a(), c.loraQ(), "Aq", "Bq", s));
-      da.addi(lora(dqkv.get(all(), interval(2 * h, 3 * h)), c.a(), c.loraV(), "Av", "Bv", s));
+      da.addi(lora(dqkv.get(all(), interval(0, h)), c.ln1().out(), c.loraQ(), "Aq", "Bq", s));
+      da.addi(lora(dqkv.get(all(), interval(2 * h, 3 * h)), c.ln1().out(), c.loraV(), "Av", "Bv", s));
     }
     INDArray dx = BlockMath.layerNormBackward(da, c.ln1(), param("ln1g"), grad("ln1g", frozen), grad("ln1b", frozen))
         .addi(dx1);

@@ -19,7 +19,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * GPU teacher and an ONNX teacher are one shared model that tasks take turns on.
  */
 public final class TeacherCache {
-  private static final ConcurrentHashMap<String, CausalModel> TEACHERS = new ConcurrentHashMap<>();
   private static final ConcurrentHashMap<String, Pool> POOLS = new ConcurrentHashMap<>();
   private static final AtomicInteger LOADS = new AtomicInteger();
 
@@ -82,31 +81,22 @@ public final class TeacherCache {
   /**
    * Lends the teacher in {@code modelDir} on {@code device} to the calling task (load on first use):
    * use it only inside try-with-resources.
-   */
-  public static Lease borrow(Path modelDir, Device device, int maxTokens) {
-    String key = modelDir.toAbsolutePath().normalize() + "@" + device;
-    CausalModel first = get(modelDir, device, maxTokens);
-    Pool pool = POOLS.computeIfAbsent(key, k -> new Pool(first, device));
-    return new Lease(pool, pool.take());
-  }
-
-  /**
-   * The one loaded teacher (not thread-safe; tasks use {@link #borrow}).
    *
    * @param maxTokens the context length of an ONNX teacher ({@code model.max-tokens}); a Distillery
    *     model knows its own
    */
-  static CausalModel get(Path modelDir, Device device, int maxTokens) {
+  public static Lease borrow(Path modelDir, Device device, int maxTokens) {
     String key = modelDir.toAbsolutePath().normalize() + "@" + device;
     pin(device); // per call: CUDA device selection is per thread, and each task has its own thread
-    return TEACHERS.computeIfAbsent(key, k -> {
+    Pool pool = POOLS.computeIfAbsent(key, k -> {
       try {
         LOADS.incrementAndGet();
-        return open(modelDir, device, maxTokens);
+        return new Pool(open(modelDir, device, maxTokens), device);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
     });
+    return new Lease(pool, pool.take());
   }
 
   /**
