@@ -50,6 +50,11 @@ import org.nd4j.linalg.learning.config.NoOp;
  * lnfb} with {@code finalNorm}. Names have no underscore (DL4J's updater splits
  * {@code layer_param} keys at the last one).
  *
+ * <p><b>Dropout</b> (inverted, {@code dropout = p}, training only; Vaswani et al. §5.4): the
+ * attention probabilities, the output of each sub-layer before it is added to the residual stream
+ * and, in the first block, the embedded input with its positions are multiplied by a fresh mask of
+ * Bernoulli(1 - p) / (1 - p) entries. Inference and {@code output(false, ...)} never drop.
+ *
  * <p><b>LoRA</b> (Hu et al. 2021), for online KD: with {@code loraRank = r > 0} the block gains
  * low-rank modules on the query and value projections, {@code q ← q + s·a·Aq·Bq} and
  * {@code v ← v + s·a·Av·Bv} ({@code a} = LN1(x), {@code A*: [h, r]} Xavier-initialized,
@@ -69,6 +74,7 @@ public class TransformerBlock extends BaseLayer implements Freezing {
   private boolean finalNorm;
   private int loraRank;
   private double loraScale = 1.0;
+  private double dropout;
 
   /** For JSON deserialization only. */
   public TransformerBlock() {}
@@ -86,6 +92,10 @@ public class TransformerBlock extends BaseLayer implements Freezing {
     this.finalNorm = b.finalNorm;
     this.loraRank = b.loraRank;
     this.loraScale = b.loraScale;
+    if (!(b.dropout >= 0 && b.dropout < 1)) {
+      throw new IllegalArgumentException("Cannot build transformer block: dropout must be in [0, 1): " + b.dropout);
+    }
+    this.dropout = b.dropout;
   }
 
   /** The LoRA module parameters (empty without LoRA). */
@@ -310,6 +320,14 @@ public class TransformerBlock extends BaseLayer implements Freezing {
     this.loraScale = loraScale;
   }
 
+  public double getDropout() {
+    return dropout;
+  }
+
+  public void setDropout(double dropout) {
+    this.dropout = dropout;
+  }
+
   public boolean isFinalNorm() {
     return finalNorm;
   }
@@ -338,6 +356,7 @@ public class TransformerBlock extends BaseLayer implements Freezing {
     private boolean finalNorm;
     private int loraRank;
     private double loraScale = 1.0;
+    private double dropout;
 
     /** Width of the residual stream: input and output are {@code [batch, hidden, time]}. */
     public Builder hidden(int hidden) {
@@ -367,6 +386,15 @@ public class TransformerBlock extends BaseLayer implements Freezing {
     public Builder lora(int rank, double scale) {
       this.loraRank = rank;
       this.loraScale = scale;
+      return this;
+    }
+
+    /**
+     * Inverted dropout with this probability during training only (0 = none), on the attention
+     * probabilities, on both residual branches and, in the first block, on the embedded input.
+     */
+    public Builder dropout(double dropout) {
+      this.dropout = dropout;
       return this;
     }
 

@@ -28,6 +28,7 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
       INDArray q, INDArray k, INDArray v,      // heads [batch·heads, time, d]
       INDArray loraQ, INDArray loraV,          // LN1(x)·Aq, LN1(x)·Av [N, r] (LoRA only)
       INDArray p,                              // attention probabilities [batch·heads, time, time]
+      Dropped dropped,                         // dropout masks (null: none this pass)
       INDArray o,                              // merged head outputs [N, h]
       BlockMath.Norm ln2,                      // LN2(x1) [N, h]: the MLP's input
       INDArray u, INDArray g,                  // u = LN2(x1)·W1 + b1, g = gelu(u) [N, 4h]
@@ -70,7 +71,7 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     }
     // Everything the forward pass makes lives in the INPUT workspace, open until backprop ends.
     try (MemoryWorkspace ws = workspaceMgr.notifyScopeBorrowed(ArrayType.INPUT)) {
-      cache = forward(input, maskArray);
+      cache = forward(input, maskArray, true);
     }
     return workspaceMgr.dup(ArrayType.ACTIVATIONS, output(cache), 'c');
   }
@@ -89,7 +90,24 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     return rows.reshape('c', c.batch(), c.time(), layerConf().getHidden()).permute(0, 2, 1);
   }
 
+  /**
+   * Inverted-dropout masks of one training pass (entries 0 or 1/(1-p)): {@code input [N, h]} (first
+   * block only, else null), {@code attention [batch·heads, time, time]} with {@code pd} the dropped
+   * probabilities, {@code attentionOut} and {@code mlpOut [N, h]} on the residual branches.
+   */
+  private record Dropped(INDArray input, INDArray attention, INDArray pd, INDArray attentionOut, INDArray mlpOut) {}
+
+  private static INDArray dropMask(DataType type, double p, long... shape) {
+    INDArray m = Nd4j.createUninitialized(type, shape);
+    Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.random.impl.BernoulliDistribution(m, 1 - p), Nd4j.getRandom());
+    return m.muli(1 / (1 - p));
+  }
+
   private Cache forward(INDArray in, INDArray mask) {
+    return forward(in, mask, false);
+  }
+
+  private Cache forward(INDArray in, INDArray mask, boolean training) {
     TransformerBlock conf = layerConf();
     int b = (int) in.size(0);
     int t = (int) in.size(2);
@@ -102,6 +120,11 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     if (conf.isAddPositions()) {
       x.muli(Math.sqrt(h));
       x.reshape('c', b, t, h).addi(BlockMath.positions(t, h, type).reshape('c', 1, t, h));
+    }
+    double drop = training ? conf.getDropout() : 0;
+    INDArray dropIn = drop > 0 && conf.isAddPositions() ? dropMask(type, drop, (long) b * t, h) : null;
+    if (dropIn != null) {
+      x.muli(dropIn);
     }
     // --- attention
     BlockMath.Norm ln1 = BlockMath.layerNorm(x, param("ln1g"), param("ln1b"));
@@ -118,15 +141,22 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     INDArray k = BlockMath.heads(qkv, 1, b, t, heads, d);
     INDArray v = BlockMath.heads(qkv, 2, b, t, heads, d);
     INDArray p = BlockMath.attentionProbabilities(q, k, bias(mask, b, t, type), b, heads, 1.0 / Math.sqrt(d));
-    INDArray o = BlockMath.mergeHeads(Nd4j.matmul(p, v), b, t, heads, d);
-    INDArray x1 = BlockMath.linear(o, param("Wo"), param("bo")).addi(x);
+    INDArray dropA = drop > 0 ? dropMask(type, drop, p.shape()) : null;
+    INDArray pd = dropA != null ? p.mul(dropA) : p;
+    INDArray o = BlockMath.mergeHeads(Nd4j.matmul(pd, v), b, t, heads, d);
+    INDArray attended = BlockMath.linear(o, param("Wo"), param("bo"));
+    INDArray dropO = drop > 0 ? dropMask(type, drop, attended.shape()) : null;
+    INDArray x1 = (dropO != null ? attended.muli(dropO) : attended).addi(x);
     // --- MLP
     BlockMath.Norm ln2 = BlockMath.layerNorm(x1, param("ln2g"), param("ln2b"));
     INDArray u = BlockMath.linear(ln2.out(), param("W1"), param("b1"));
     INDArray g = BlockMath.gelu(u);
-    INDArray y = BlockMath.linear(g, param("W2"), param("b2")).addi(x1);
+    INDArray mlp = BlockMath.linear(g, param("W2"), param("b2"));
+    INDArray dropM = drop > 0 ? dropMask(type, drop, mlp.shape()) : null;
+    INDArray y = (dropM != null ? mlp.muli(dropM) : mlp).addi(x1);
+    Dropped dropped = drop > 0 ? new Dropped(dropIn, dropA, pd, dropO, dropM) : null;
     BlockMath.Norm lnf = conf.isFinalNorm() ? BlockMath.layerNorm(y, param("lnfg"), param("lnfb")) : null;
-    return new Cache(in, b, t, ln1, q, k, v, loraQ, loraV, p, o, ln2, u, g, y, lnf);
+    return new Cache(in, b, t, ln1, q, k, v, loraQ, loraV, p, dropped, o, ln2, u, g, y, lnf);
   }
 
   /**
@@ -163,17 +193,23 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     if (c.lnf() != null) {
       dy = BlockMath.layerNormBackward(dy, c.lnf(), param("lnfg"), grad("lnfg", frozen), grad("lnfb", frozen));
     }
-    // --- MLP: y = x1 + g·W2 + b2
-    INDArray dg = BlockMath.linearBackward(dy, c.g(), param("W2"), grad("W2", frozen), grad("b2", frozen), true);
+    Dropped dropped = c.dropped();
+    // --- MLP: y = x1 + (g·W2 + b2)·mask
+    INDArray dMlp = dropped != null ? dy.mul(dropped.mlpOut()) : dy;
+    INDArray dg = BlockMath.linearBackward(dMlp, c.g(), param("W2"), grad("W2", frozen), grad("b2", frozen), true);
     INDArray du = BlockMath.geluBackward(dg, c.u());
     INDArray dc = BlockMath.linearBackward(du, c.ln2().out(), param("W1"), grad("W1", frozen), grad("b1", frozen), true);
     INDArray dx1 = BlockMath.layerNormBackward(dc, c.ln2(), param("ln2g"), grad("ln2g", frozen), grad("ln2b", frozen))
         .addi(dy);
-    // --- attention: x1 = x + o·Wo + bo
-    INDArray dO = BlockMath.linearBackward(dx1, c.o(), param("Wo"), grad("Wo", frozen), grad("bo", frozen), true);
+    // --- attention: x1 = x + (o·Wo + bo)·mask, o from the dropped probabilities
+    INDArray dAttended = dropped != null ? dx1.mul(dropped.attentionOut()) : dx1;
+    INDArray dO = BlockMath.linearBackward(dAttended, c.o(), param("Wo"), grad("Wo", frozen), grad("bo", frozen), true);
     INDArray dOh = BlockMath.splitHeads(dO, b, t, heads, d);
     INDArray dP = Nd4j.matmul(dOh, c.v(), false, true, false);
-    INDArray dV = Nd4j.matmul(c.p(), dOh, true, false, false);
+    if (dropped != null) {
+      dP.muli(dropped.attention());
+    }
+    INDArray dV = Nd4j.matmul(dropped != null ? dropped.pd() : c.p(), dOh, true, false, false);
     double scale = 1.0 / Math.sqrt(d);
     INDArray dS = BlockMath.softmaxBackward(dP, c.p()).muli(scale);
     INDArray dQ = Nd4j.matmul(dS, c.k());
@@ -190,6 +226,9 @@ final class TransformerBlockLayer extends BaseLayer<TransformerBlock> {
     }
     INDArray dx = BlockMath.layerNormBackward(da, c.ln1(), param("ln1g"), grad("ln1g", frozen), grad("ln1b", frozen))
         .addi(dx1);
+    if (dropped != null && dropped.input() != null) {
+      dx.muli(dropped.input());
+    }
     if (conf.isAddPositions()) {
       dx.muli(Math.sqrt(h));
     }
