@@ -20,10 +20,14 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--output", required = true, paramLabel = "MODEL_DIR", description = "Directory for the trained model.")
   Path output;
 
+  @Option(names = "--resume",
+      description = "Continue from the newest checkpoint in MODEL_DIR/checkpoints (train.checkpoint-every > 0 writes them).")
+  boolean resume;
+
   @Override
   public Integer call() throws Exception {
     DistilleryConfig config = common.load();
-    TrainPipeline.run(common.spark(config), config, input, output, new Progress(System.out));
+    TrainPipeline.run(common.spark(config), config, input, output, resume, new Progress(System.out));
     return 0;
   }
 }

@@ -36,8 +36,14 @@ public record DistilleryConfig(
   }
 
   /** Sequence model shape. */
-  public record Model(String architecture, int embedding, int hidden, int layers, int heads, int maxTokens)
+  public record Model(
+      String architecture, int embedding, int hidden, int layers, int heads, int maxTokens, double dropout)
       implements Serializable {
+    /** A shape without dropout. */
+    public Model(String architecture, int embedding, int hidden, int layers, int heads, int maxTokens) {
+      this(architecture, embedding, hidden, layers, heads, maxTokens, 0);
+    }
+
     public Model {
       Checks.oneOf("model.architecture", architecture, "lstm", "transformer");
       Checks.positive("model.embedding", embedding);
@@ -45,6 +51,9 @@ public record DistilleryConfig(
       Checks.positive("model.layers", layers);
       Checks.positive("model.heads", heads);
       Checks.atLeast("model.max-tokens", maxTokens, 4);
+      if (!(dropout >= 0 && dropout < 1)) {
+        throw new ConfigException("Cannot configure model: model.dropout must be in [0, 1): " + dropout);
+      }
       if (architecture.equals("transformer") && hidden % heads != 0) {
         throw new ConfigException(
             "Cannot configure model: model.heads must divide model.hidden: " + heads + " and " + hidden);
@@ -52,11 +61,50 @@ public record DistilleryConfig(
     }
   }
 
-  /** Distributed training with parameter averaging. */
+  /** How the learning rate moves over training (after the linear warm-up). */
+  public enum Schedule {
+    /** The configured rate throughout. */
+    CONSTANT,
+    /** Half a cosine from the rate down to {@code train.final-learning-rate} times it, at the last step. */
+    COSINE;
+
+    static Schedule parse(String key, String value) {
+      for (Schedule s : values()) {
+        if (s.name().equalsIgnoreCase(value)) {
+          return s;
+        }
+      }
+      throw new ConfigException("Cannot configure train: " + key + " must be one of constant, cosine: " + value);
+    }
+  }
+
+  /**
+   * Distributed training with parameter averaging, and its recipe.
+   *
+   * @param warmupSteps minibatches (all workers together) over which the rate rises linearly from
+   *     0 to {@code learningRate}
+   * @param finalLearningRate the cosine schedule's last rate, as a fraction of {@code learningRate}
+   * @param weightDecay AdamW's decoupled decay (Loshchilov and Hutter 2019) on weight matrices, per
+   *     unit of learning rate: {@code w -= lr_t · weightDecay · w} each step; 0 = plain Adam
+   * @param clipNorm clip the gradient's global L2 norm (all parameters, mean over the minibatch) to
+   *     this; 0 = the architecture's per-layer clipping at 1.0
+   * @param labelSmoothing ε of the softmax cross-entropy target {@code (1-ε)·onehot + ε/vocab}
+   *     ({@code train} and teachers; distillation losses ignore it)
+   * @param checkpointEvery {@code train}: write a checkpoint after this many steps (0 = none)
+   * @param keepBest end with the parameters of the epoch with the lowest validation loss, not the last
+   */
   public record Train(
       int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
-      int progressEvery, int maxSteps)
+      int progressEvery, int maxSteps, Schedule schedule, int warmupSteps, double finalLearningRate,
+      double weightDecay, double clipNorm, double labelSmoothing, int checkpointEvery, boolean keepBest)
       implements Serializable {
+    /** The defaults of the recipe: constant rate, no warm-up, plain Adam, per-layer clipping, keep the best epoch. */
+    public Train(int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
+        int progressEvery, int maxSteps) {
+      this(epochs, batchPerWorker, averagingFrequency, learningRate, seed, progressEvery, maxSteps,
+          Schedule.CONSTANT, 0, 0.1, 0, 0, 0, 0, true);
+    }
+
     public Train {
       Checks.positive("train.epochs", epochs);
       Checks.positive("train.batch-per-worker", batchPerWorker);
@@ -66,6 +114,15 @@ public record DistilleryConfig(
       }
       Checks.positive("train.progress-every", progressEvery);
       Checks.atLeast("train.max-steps", maxSteps, 0);
+      java.util.Objects.requireNonNull(schedule, "train.schedule");
+      Checks.atLeast("train.warmup-steps", warmupSteps, 0);
+      Checks.fraction("train.final-learning-rate", finalLearningRate);
+      Checks.atLeast("train.weight-decay", weightDecay, 0);
+      Checks.atLeast("train.clip-norm", clipNorm, 0);
+      if (!(labelSmoothing >= 0 && labelSmoothing < 1)) {
+        throw new ConfigException("Cannot configure train: train.label-smoothing must be in [0, 1): " + labelSmoothing);
+      }
+      Checks.atLeast("train.checkpoint-every", checkpointEvery, 0);
     }
   }
 
@@ -175,11 +232,16 @@ public record DistilleryConfig(
         new Tokenizer(c.getInt("tokenizer.vocab-size"), c.getInt("tokenizer.min-pair-count")),
         new Model(
             c.getString("model.architecture"), c.getInt("model.embedding"), c.getInt("model.hidden"),
-            c.getInt("model.layers"), c.getInt("model.heads"), c.getInt("model.max-tokens")),
+            c.getInt("model.layers"), c.getInt("model.heads"), c.getInt("model.max-tokens"),
+            c.getDouble("model.dropout")),
         new Train(
             c.getInt("train.epochs"), c.getInt("train.batch-per-worker"),
             c.getInt("train.averaging-frequency"), c.getDouble("train.learning-rate"),
-            c.getLong("train.seed"), c.getInt("train.progress-every"), c.getInt("train.max-steps")),
+            c.getLong("train.seed"), c.getInt("train.progress-every"), c.getInt("train.max-steps"),
+            Schedule.parse("train.schedule", c.getString("train.schedule")), c.getInt("train.warmup-steps"),
+            c.getDouble("train.final-learning-rate"), c.getDouble("train.weight-decay"),
+            c.getDouble("train.clip-norm"), c.getDouble("train.label-smoothing"),
+            c.getInt("train.checkpoint-every"), c.getBoolean("train.keep-best")),
         new Decode(
             c.getString("decode.strategy"), c.getInt("decode.beam-width"),
             c.getDouble("decode.length-penalty"), c.getInt("decode.max-new-tokens"),
@@ -198,7 +260,8 @@ public record DistilleryConfig(
             new Model(
                 c.getString("distill.student.architecture"), c.getInt("distill.student.embedding"),
                 c.getInt("distill.student.hidden"), c.getInt("distill.student.layers"),
-                c.getInt("distill.student.heads"), c.getInt("model.max-tokens")),
+                c.getInt("distill.student.heads"), c.getInt("model.max-tokens"),
+                c.getDouble("distill.student.dropout")),
             new Okd(c.getInt("distill.okd.rank"), c.getDouble("distill.okd.scale"), c.getDouble("distill.okd.alpha"))),
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(

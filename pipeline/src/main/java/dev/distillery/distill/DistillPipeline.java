@@ -184,7 +184,7 @@ public final class DistillPipeline {
     boolean okd = d.loss().equals("okd");
     BucketLoss loss = new BucketLoss(Divergence.of(okd ? "kl" : d.loss()), d.temperature(), d.jsBeta());
     LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
-        config.train().learningRate(), OutputHead.logits(loss));
+        dev.distillery.model.Updates.of(config.train()), OutputHead.logits(loss));
     OkdRun online = okd ? OkdRun.open(manifest, d, config.train(), tokenizer, progress) : null;
     if (init != null) {
       if (init.graph().numParams() != student.graph().numParams()) {

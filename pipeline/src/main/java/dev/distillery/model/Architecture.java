@@ -44,13 +44,19 @@ public sealed interface Architecture permits LstmArchitecture, TransformerArchit
   /** The graph for this shape, with Adam at {@code learningRate} and the given output layer. */
   default ComputationGraphConfiguration configure(
       DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head) {
-    return configure(shape, vocabSize, seed, learningRate, head, null);
+    return configure(shape, vocabSize, seed, Updates.adam(learningRate), head, null);
   }
 
   /** As {@link #configure(DistilleryConfig.Model, int, long, double, OutputHead)}, with LoRA modules (or null). */
   default ComputationGraphConfiguration configure(
       DistilleryConfig.Model shape, int vocabSize, long seed, double learningRate, OutputHead head, Lora lora) {
-    GraphBuilder g = builder(seed, learningRate, clipping());
+    return configure(shape, vocabSize, seed, Updates.adam(learningRate), head, lora);
+  }
+
+  /** The graph for this shape, updated as {@code updates} says, with the given output layer and LoRA modules (or null). */
+  default ComputationGraphConfiguration configure(
+      DistilleryConfig.Model shape, int vocabSize, long seed, Updates updates, OutputHead head, Lora lora) {
+    GraphBuilder g = builder(seed, updates, updates.perLayerClipping() ? clipping() : GradientNormalization.None);
     String last = body(g, "", INPUT, shape, vocabSize, lora);
     g.addLayer(OUTPUT, head.layer(width(shape), vocabSize), last);
     g.setOutputs(OUTPUT);
@@ -74,9 +80,19 @@ public sealed interface Architecture permits LstmArchitecture, TransformerArchit
    * kind, and the {@value #INPUT} input.
    */
   static GraphBuilder builder(long seed, double learningRate, GradientNormalization clipping) {
-    return new NeuralNetConfiguration.Builder()
+    return builder(seed, Updates.adam(learningRate), clipping);
+  }
+
+  /** As {@link #builder(long, double, GradientNormalization)}, with AdamW's decay on weights if asked. */
+  static GraphBuilder builder(long seed, Updates updates, GradientNormalization clipping) {
+    NeuralNetConfiguration.Builder b = new NeuralNetConfiguration.Builder()
         .seed(seed)
-        .updater(new Adam(learningRate))
+        .updater(new Adam(updates.learningRate()));
+    if (updates.weightDecay() > 0) {
+      // DL4J's WeightDecay is decoupled (applied after Adam, scaled by the current rate): AdamW.
+      b.weightDecay(updates.weightDecay(), true).weightDecayBias(0, true);
+    }
+    return b
         .weightInit(WeightInit.XAVIER)
         .gradientNormalization(clipping)
         .gradientNormalizationThreshold(1.0)

@@ -43,8 +43,14 @@ public final class LanguageModel implements CausalModel {
   /** A freshly initialized model with the given output layer. */
   public static LanguageModel create(
       DistilleryConfig.Model shape, TextTokenizer tokenizer, long seed, double learningRate, OutputHead head) {
+    return create(shape, tokenizer, seed, Updates.adam(learningRate), head);
+  }
+
+  /** A freshly initialized model with the given updates and output layer. */
+  public static LanguageModel create(
+      DistilleryConfig.Model shape, TextTokenizer tokenizer, long seed, Updates updates, OutputHead head) {
     var conf = Architecture.of(shape.architecture())
-        .configure(shape, tokenizer.vocabSize(), seed, learningRate, head);
+        .configure(shape, tokenizer.vocabSize(), seed, updates, head, null);
     ComputationGraph graph = new ComputationGraph(conf);
     graph.init();
     return new LanguageModel(graph, shape, tokenizer);

@@ -27,7 +27,7 @@ public final class TransformerArchitecture implements Architecture {
       String name = prefix + "block" + i;
       TransformerBlock.Builder b = new TransformerBlock.Builder()
           .hidden(shape.hidden()).heads(shape.heads())
-          .addPositions(i == 0).finalNorm(i == shape.layers() - 1);
+          .addPositions(i == 0).finalNorm(i == shape.layers() - 1).dropout(shape.dropout());
       if (lora != null) {
         b.lora(lora.rank(), lora.scale());
       }

@@ -179,10 +179,21 @@ public final class SparkTrainer {
         .rddTrainingApproach(RDDTrainingApproach.Direct)
         .rngSeed(config.seed())
         .build();
+    WarmupCosine schedule = WarmupCosine.of(config, totalSteps, workers);
+    if (config.schedule() != DistilleryConfig.Schedule.CONSTANT || config.warmupSteps() > 0) {
+      // Replaces every layer's Adam rate with the schedule, keeping Adam's state.
+      net.setLearningRate(schedule);
+    }
     SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, net, master);
+    if (config.clipNorm() > 0) {
+      sparkNet.setListeners(new GlobalNormClipping(config.clipNorm()));
+    }
     LanguageModel current = model.apply(net);
     List<Double> validationLoss = new ArrayList<>();
     validationLoss.add(validate(current, validation));
+    BestEpoch best = config.keepBest()
+        ? BestEpoch.in(options.checkpointDir() == null ? null : options.checkpointDir().resolve(BestEpoch.DIR))
+        : null;
     progress.line("train workers %d, %d examples, %d minibatches/epoch of %d, %d epochs, validation loss %.4f",
         workers, perPartition.stream().mapToLong(Tuple2::_1).sum(), batchesPerEpoch, batch,
         config.epochs(), validationLoss.get(0));
@@ -220,6 +231,9 @@ public final class SparkTrainer {
           continue;
         }
         double done = totalSteps == 0 ? 0 : Math.min(1.0, (double) step / totalSteps);
+        // Workers count updates from the driver's counter: the schedule and Adam's bias correction
+        // then see the updates made so far, also after a resume.
+        sparkNet.getNetwork().getConfiguration().setIterationCount((int) (step / workers));
         sparkNet.fit(selected.map(b -> encoder.encode(b.examples(), done)));
         step += stats[0];
         tokens += stats[1];
@@ -239,6 +253,9 @@ public final class SparkTrainer {
         m.put("epoch", epoch);
         m.put("loss", loss);
         m.put("progress", done);
+        // The rate of the last update of this round.
+        m.put("learningRate", schedule.valueAt((int) (step / workers) - 1, epoch));
+        m.put("iterationCount", sparkNet.getNetwork().getConfiguration().getIterationCount());
         double trainingSeconds = progress.elapsedSeconds() - start;
         m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, trainingSeconds));
         // Since this run (or resume) started: training time excludes JVM start, validation and evaluation.
@@ -257,6 +274,7 @@ public final class SparkTrainer {
           validationLoss.add(validate(current, validation));
           progress.line("train stopped at train.max-steps %d, validation loss %.4f", config.maxSteps(),
               validationLoss.get(validationLoss.size() - 1));
+          offer(best, epoch, validationLoss.get(validationLoss.size() - 1), sparkNet.getNetwork());
           break outer;
         }
       }
@@ -265,6 +283,7 @@ public final class SparkTrainer {
       validationLoss.add(validate(current, validation));
       progress.line("train epoch %d/%d done: validation loss %.4f (perplexity %.2f)", epoch, config.epochs(),
           validationLoss.get(validationLoss.size() - 1), Math.exp(validationLoss.get(validationLoss.size() - 1)));
+      offer(best, epoch, validationLoss.get(validationLoss.size() - 1), sparkNet.getNetwork());
       options.afterEpoch().accept(current, epoch);
       if (options.checkpointDir() != null && options.checkpointEvery() > 0 && step > lastCheckpoint) {
         checkpoint(options, sparkNet, new Checkpoint(epoch + 1, 0, step, tokens, options.configSha256()));
@@ -272,8 +291,24 @@ public final class SparkTrainer {
       }
     }
     data.unpersist();
+    if (best != null && best.epoch() > 0 && best.restoreInto(sparkNet.getNetwork())) {
+      current = model.apply(sparkNet.getNetwork());
+      progress.line("train keeps epoch %d (validation loss %.4f), the lowest; the last was %.4f (train.keep-best)",
+          best.epoch(), best.loss(), validationLoss.get(validationLoss.size() - 1));
+    }
     double seconds = progress.elapsedSeconds() - start;
     return new Result(current, validationLoss, step, tokens - tokensAtStart, seconds, workers, sparkNet.getNetwork());
+  }
+
+  private static void offer(BestEpoch best, int epoch, double loss, ComputationGraph net) {
+    if (best == null || Double.isNaN(loss)) {
+      return;
+    }
+    try {
+      best.offer(epoch, loss, net);
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot keep the best epoch: " + e.getMessage(), e);
+    }
   }
 
   private static void checkpoint(Options options, SparkComputationGraph net, Checkpoint state) {

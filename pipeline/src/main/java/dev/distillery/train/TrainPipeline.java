@@ -40,17 +40,46 @@ public final class TrainPipeline {
   public record Summary(
       Map<String, Object> corpus, SparkTrainer.Result training, Path modelDir) {}
 
+  /** Where {@code train} keeps its checkpoints (and the tokenizer they go with), inside the model directory. */
+  public static final String CHECKPOINTS = "checkpoints";
+
   public static Summary run(SparkSession spark, DistilleryConfig config, String input, Path output, Progress progress)
       throws IOException {
+    return run(spark, config, input, output, false, progress);
+  }
+
+  /**
+   * @param resume continue from the newest checkpoint in {@code output/checkpoints} (with the
+   *     tokenizer saved there), instead of refusing an output that has checkpoints
+   */
+  public static Summary run(SparkSession spark, DistilleryConfig config, String input, Path output, boolean resume,
+      Progress progress) throws IOException {
+    Path checkpoints = output.resolve(CHECKPOINTS);
+    Path savedTokenizer = checkpoints.resolve(dev.distillery.model.ModelBundle.TOKENIZER_FILE);
+    if (!resume && java.nio.file.Files.exists(checkpoints)) {
+      throw new dev.distillery.config.ConfigException("Cannot train: output already holds checkpoints "
+          + "(pass --resume to continue them, or choose another directory): " + output);
+    }
     Corpus read = CorpusReader.read(spark, input, config.corpus());
     progress.line("corpus %s: %s", input, read.summary());
     // The same Spark NLP normalization as prepare, so the teacher is trained on the text it will score.
     Corpus corpus = new Corpus(read.path(), dev.distillery.corpus.TextNormalizer.normalize(read.accepted()),
         read.rejected(), read.inputRows(), read.acceptedRows(), read.rejectedByReason());
 
-    BpeTokenizer tokenizer = Tokenization.trainTokenizer(
-        corpus.accepted(), config.tokenizer().vocabSize(), config.tokenizer().minPairCount(), TOKENIZER_ROWS);
-    progress.line("tokenizer: %d tokens (sha256 %s)", tokenizer.vocabSize(), tokenizer.sha256().substring(0, 12));
+    BpeTokenizer tokenizer;
+    if (resume && java.nio.file.Files.isRegularFile(savedTokenizer)) {
+      tokenizer = BpeTokenizer.load(savedTokenizer);
+      progress.line("tokenizer: %d tokens (sha256 %s), the checkpoints' own", tokenizer.vocabSize(),
+          tokenizer.sha256().substring(0, 12));
+    } else {
+      tokenizer = Tokenization.trainTokenizer(
+          corpus.accepted(), config.tokenizer().vocabSize(), config.tokenizer().minPairCount(), TOKENIZER_ROWS);
+      progress.line("tokenizer: %d tokens (sha256 %s)", tokenizer.vocabSize(), tokenizer.sha256().substring(0, 12));
+    }
+    if (config.train().checkpointEvery() > 0) {
+      java.nio.file.Files.createDirectories(checkpoints);
+      tokenizer.save(savedTokenizer);
+    }
 
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     Broadcast<BpeTokenizer> shared = jsc.broadcast(tokenizer);
@@ -76,11 +105,21 @@ public final class TrainPipeline {
     List<TokenizedExample> validation = examples.filter(e -> Tokenization.isValidation(e.id(), fraction)).collect();
     String fingerprint = dataFingerprint(examples);
 
-    LanguageModel model = LanguageModel.create(
-        config.model(), tokenizer, config.train().seed(), config.train().learningRate());
+    LanguageModel model = LanguageModel.create(config.model(), tokenizer, config.train().seed(),
+        dev.distillery.model.Updates.of(config.train()),
+        dev.distillery.model.OutputHead.softmaxCrossEntropy(config.train().labelSmoothing()));
     progress.line("model: %s, %d parameters", config.model(), model.graph().numParams());
-    SparkTrainer.Result result = SparkTrainer.train(
-        jsc, model, train, validation, config.train(), config.spark().partitions(), progress);
+    Path metrics = output.resolve("metrics.jsonl");
+    java.nio.file.Files.createDirectories(output);
+    if (!resume) {
+      java.nio.file.Files.deleteIfExists(metrics);
+    }
+    SparkTrainer.Options options = new SparkTrainer.Options(
+        config.train().checkpointEvery() > 0 ? checkpoints : null, config.train().checkpointEvery(), resume,
+        m -> appendLine(metrics, m), config.hash());
+    SparkTrainer.Result result = SparkTrainer.train(jsc, model, train, validation, config.train(),
+        config.spark().partitions(), progress, (batch, done) -> dev.distillery.model.Batches.nextTokenDataSet(batch),
+        options);
     tokenized.unpersist();
 
     Map<String, Object> corpusInfo = new LinkedHashMap<>();
@@ -103,6 +142,17 @@ public final class TrainPipeline {
         result.steps(), result.seconds(), result.tokensPerSecond(), result.validationLoss().get(0),
         result.validationLoss().get(result.validationLoss().size() - 1), output);
     return new Summary(corpusInfo, result, output);
+  }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+  private static void appendLine(Path file, Map<String, Object> metrics) {
+    try {
+      java.nio.file.Files.writeString(file, JSON.writeValueAsString(metrics) + "\n",
+          java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("Cannot write metrics: " + e.getMessage() + ": " + file, e);
+    }
   }
 
   /** Order-independent sha256-based fingerprint of the tokenized data (sum of per-row hashes). */

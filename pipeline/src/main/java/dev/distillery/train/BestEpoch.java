@@ -1,0 +1,87 @@
+package dev.distillery.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.util.FileTrees;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Map;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The parameters of the epoch with the lowest validation loss so far ({@code train.keep-best}). With
+ * a directory (the run's checkpoints) it is also written to {@code best/} there, replaced atomically,
+ * so that a resumed run still ends with the best epoch of the whole run.
+ */
+final class BestEpoch {
+  static final String DIR = "best";
+  private static final String PARAMS = "params.bin";
+  private static final String STATE = "best.json";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final Path dir;
+  private int epoch;
+  private double loss = Double.POSITIVE_INFINITY;
+  private INDArray params;
+
+  private BestEpoch(Path dir) {
+    this.dir = dir;
+  }
+
+  /** Tracks the best epoch, in memory only ({@code dir} null) or also in {@code dir}, which it resumes from. */
+  static BestEpoch in(Path dir) {
+    BestEpoch b = new BestEpoch(dir);
+    if (dir != null && Files.isRegularFile(dir.resolve(STATE)) && Files.isRegularFile(dir.resolve(PARAMS))) {
+      try {
+        Map<?, ?> state = JSON.readValue(dir.resolve(STATE).toFile(), Map.class);
+        b.epoch = ((Number) state.get("epoch")).intValue();
+        b.loss = ((Number) state.get("validationLoss")).doubleValue();
+        b.params = Nd4j.readBinary(dir.resolve(PARAMS).toFile());
+      } catch (IOException | RuntimeException e) {
+        throw new IllegalStateException("Cannot resume the best epoch: " + e.getMessage() + ": " + dir, e);
+      }
+    }
+    return b;
+  }
+
+  /** Keeps {@code net}'s parameters if {@code loss} is lower than every earlier offer's; returns whether it did. */
+  boolean offer(int epoch, double loss, ComputationGraph net) throws IOException {
+    if (!(loss < this.loss)) {
+      return false;
+    }
+    this.epoch = epoch;
+    this.loss = loss;
+    this.params = net.params().dup();
+    if (dir != null) {
+      Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
+      FileTrees.deleteRecursively(tmp);
+      Files.createDirectories(tmp);
+      Nd4j.saveBinary(params, tmp.resolve(PARAMS).toFile());
+      JSON.writeValue(tmp.resolve(STATE).toFile(), Map.of("epoch", epoch, "validationLoss", loss));
+      FileTrees.deleteRecursively(dir);
+      Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+    }
+    return true;
+  }
+
+  /** Puts the best parameters into {@code net}; false if they are its current ones (or there are none). */
+  boolean restoreInto(ComputationGraph net) {
+    if (params == null || params.equals(net.params())) {
+      return false;
+    }
+    net.setParams(params);
+    return true;
+  }
+
+  /** The best epoch (1-based; 0 = none offered). */
+  int epoch() {
+    return epoch;
+  }
+
+  double loss() {
+    return loss;
+  }
+}
