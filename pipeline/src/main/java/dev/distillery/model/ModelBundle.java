@@ -39,7 +39,8 @@ public final class ModelBundle {
       throws IOException {
     Files.createDirectories(dir);
     Path tmpModel = dir.resolve(MODEL_FILE + ".tmp");
-    ModelSerializer.writeModel(model.graph(), tmpModel.toFile(), true);
+    // No updater state: a finished model is for inference and distill.init; checkpoints keep Adam's state.
+    ModelSerializer.writeModel(model.graph(), tmpModel.toFile(), false);
     model.tokenizer().save(dir.resolve(TOKENIZER_FILE + ".tmp"));
     Files.writeString(dir.resolve(CONFIG_FILE + ".tmp"), config.toHocon());
     Map<String, Object> meta = new LinkedHashMap<>();
