@@ -92,12 +92,12 @@ public final class DistillQuality {
       for (var a : s.table()) {
         if (a.system().equals("adapted teacher")) {
           table.row("adapted teacher (okd, LoRA)", a.greedyBleu(), a.greedyChrf(), a.beamBleu(), a.beamChrf(),
-              a.referencePerplexity(), a.teacherKl(), "–", "–", "–");
+              a.referencePerplexity(), a.bucketKl(), "–", "–", "–");
         }
       }
       var r = s.table().get(s.table().size() - 1);
       table.row("student " + label, r.greedyBleu(), r.greedyChrf(), r.beamBleu(), r.beamChrf(),
-          r.referencePerplexity(), r.teacherKl(), s.seconds(), 1000 * s.seconds() / Math.max(1, s.steps()),
+          r.referencePerplexity(), r.bucketKl(), s.seconds(), 1000 * s.seconds() / Math.max(1, s.steps()),
           s.tokensPerSecond());
     }
     table.note("held-out = the targets' validation split (stable hash of id, corpus.validation-fraction), "

@@ -100,8 +100,9 @@ final class DemoCommand implements Callable<Integer> {
     progress.line("on the targets' held-out split (distill.eval-examples at most):");
     progress.line("%-16s %11s %11s %9s %9s %10s", "system", "greedy BLEU", "greedy chrF", "beam BLEU", "beam chrF",
         "ref ppl");
-    progress.line("%-16s %11s %11s %9.2f %9.2f %10.2f", "teacher", "-", "-", teacherOnSplit.beamBleu(),
-        teacherOnSplit.beamChrf(), teacherOnSplit.referencePerplexity());
+    progress.line("%-16s %11s %11s %9.2f %9.2f %10.2f", "teacher", fmt(teacherOnSplit.greedyBleu()),
+        fmt(teacherOnSplit.greedyChrf()), teacherOnSplit.beamBleu(), teacherOnSplit.beamChrf(),
+        teacherOnSplit.referencePerplexity());
     for (Map.Entry<String, DistillPipeline.Scores> e : students.entrySet()) {
       DistillPipeline.Scores s = e.getValue();
       progress.line("%-16s %11.2f %11.2f %9.2f %9.2f %10.2f", "student " + e.getKey(), s.greedyBleu(), s.greedyChrf(),
@@ -111,4 +112,7 @@ final class DemoCommand implements Callable<Integer> {
     return 0;
   }
 
+  private static String fmt(double v) {
+    return Double.isNaN(v) ? "-" : String.format(java.util.Locale.ROOT, "%.2f", v);
+  }
 }

@@ -58,9 +58,18 @@ public final class DistillPipeline {
 
   private DistillPipeline() {}
 
-  /** One system's scores on the held-out examples. */
+  /**
+   * One system's scores on the held-out examples.
+   *
+   * @param bucketKl mean KL(teacher ‖ model) per reference position on the k+1 stored buckets: a
+   *     lower bound of the full KL (merging tokens into a bucket can only lose divergence)
+   * @param vocabKl mean KL(teacher ‖ model) per reference position over the whole vocabulary, against
+   *     the live teacher (NaN when the teacher cannot be loaded on the driver, e.g. an ONNX export)
+   * @param eosArgmax the fraction of reference target positions, the last excepted, where the model's
+   *     most likely next token is {@code </s>}: how often greedy decoding would stop early
+   */
   public record Scores(String system, double greedyBleu, double greedyChrf, double beamBleu, double beamChrf,
-      double referencePerplexity, double teacherKl) {}
+      double referencePerplexity, double bucketKl, double vocabKl, double eosArgmax) {}
 
   public record Summary(Path student, List<Scores> table, List<Double> validationLoss, long steps, double seconds,
       double tokensPerSecond) {}
@@ -99,13 +108,13 @@ public final class DistillPipeline {
    * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
    */
   static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Path file, List<Row> held, DistilleryConfig config, int k,
-      Progress progress) {
+      LanguageModel teacher, Progress progress) {
     List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
     return (model, epoch) -> {
       if (rows.isEmpty()) {
         return;
       }
-      Scores s = scores("student after epoch " + epoch, model, rows, config, k, progress);
+      Scores s = scores("student after epoch " + epoch, model, rows, config, k, teacher, progress);
       Map<String, Object> line = new LinkedHashMap<>();
       line.put("epoch", epoch);
       line.put("examples", rows.size());
@@ -114,7 +123,9 @@ public final class DistillPipeline {
       line.put("beamBleu", s.beamBleu());
       line.put("beamChrf", s.beamChrf());
       line.put("referencePerplexity", s.referencePerplexity());
-      line.put("teacherKl", s.teacherKl());
+      line.put("bucketKl", s.bucketKl());
+      line.put("vocabKl", s.vocabKl());
+      line.put("eosArgmax", s.eosArgmax());
       try {
         Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
       } catch (IOException e) {
@@ -214,6 +225,7 @@ public final class DistillPipeline {
     held.sort(java.util.Comparator.comparing(r -> r.<String>getAs("id")));
     List<TokenizedExample> validation = held.stream().map(Targets.Expander::reference).toList();
 
+    LanguageModel liveTeacher = liveTeacher(manifest, progress);
     Files.createDirectories(output);
     Path metrics = output.resolve("metrics.jsonl");
     Path evaluation = output.resolve(EVALUATION);
@@ -257,7 +269,7 @@ public final class DistillPipeline {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-    }, config.hash(), afterRound, evaluateEachEpoch(evaluation, held, config, k, progress));
+    }, config.hash(), afterRound, evaluateEachEpoch(evaluation, held, config, k, liveTeacher, progress));
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     SparkTrainer.Result result = okd
         ? SparkTrainer.train(jsc, online.pair(), online::student, train, validation, config.train(),
@@ -284,19 +296,22 @@ public final class DistillPipeline {
     // Evaluation beside the teacher (its stored beam outputs) and the baseline.
     List<Row> evalRows = held.subList(0, Math.min(held.size(), d.evalExamples()));
     List<Scores> table = new ArrayList<>();
-    table.add(teacherScores(evalRows, tokenizer, validation));
+    table.add(liveTeacher != null
+        ? scores("teacher", liveTeacher, evalRows, config, k, liveTeacher, progress)
+        : storedTeacherScores(evalRows, tokenizer));
     if (adapted != null) {
-      table.add(scores("adapted teacher", adapted, evalRows, config, k, progress));
+      table.add(scores("adapted teacher", adapted, evalRows, config, k, liveTeacher, progress));
     }
-    table.add(scores("student (" + d.loss() + ")", result.model(), evalRows, config, k, progress));
+    table.add(scores("student (" + d.loss() + ")", result.model(), evalRows, config, k, liveTeacher, progress));
     if (baseline != null) {
-      table.add(scores("baseline", ModelBundle.load(baseline), evalRows, config, k, progress));
+      table.add(scores("baseline", ModelBundle.load(baseline), evalRows, config, k, liveTeacher, progress));
     }
-    progress.line("%n%-22s %9s %9s %9s %9s %10s %10s", "system", "greedy BLEU", "chrF", "beam BLEU", "chrF",
-        "ref ppl", "KL(T||S)");
+    progress.line("%n%-22s %9s %9s %9s %9s %10s %10s %10s %9s", "system", "greedy BLEU", "chrF", "beam BLEU", "chrF",
+        "ref ppl", "bucket KL", "vocab KL", "</s> top");
     for (Scores s : table) {
-      progress.line("%-22s %9.2f %9.2f %9.2f %9.2f %10.2f %10.4f", s.system(), s.greedyBleu(), s.greedyChrf(),
-          s.beamBleu(), s.beamChrf(), s.referencePerplexity(), s.teacherKl());
+      progress.line("%-22s %9s %9s %9.2f %9.2f %10.2f %10.4f %10s %9s", s.system(), fmt(s.greedyBleu()),
+          fmt(s.greedyChrf()), s.beamBleu(), s.beamChrf(), s.referencePerplexity(), s.bucketKl(), fmt4(s.vocabKl()),
+          fmt(100 * s.eosArgmax()) + "%");
     }
     Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
         result.tokensPerSecond());
@@ -314,8 +329,27 @@ public final class DistillPipeline {
     return summary;
   }
 
-  /** The teacher's row: its stored beam outputs and reference log-likelihoods (no greedy output is stored). */
-  private static Scores teacherScores(List<Row> rows, TextTokenizer tok, List<TokenizedExample> validation) {
+  /**
+   * The teacher, loaded on the driver to be decoded and compared like any model, when it is a
+   * Distillery model directory; null for other teachers (an ONNX export), whose row then comes from
+   * the stored targets.
+   */
+  private static LanguageModel liveTeacher(Manifest manifest, Progress progress) {
+    Path dir = Path.of(manifest.teacher());
+    if (!Files.isRegularFile(dir.resolve(ModelBundle.META_FILE))) {
+      progress.line("teacher %s is not a Distillery model directory here: its row uses the stored beam outputs, "
+          + "and the full-vocabulary KL is not computed", dir);
+      return null;
+    }
+    try {
+      return ModelBundle.load(dir);
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalStateException("Cannot load the teacher for evaluation: " + e.getMessage() + ": " + dir, e);
+    }
+  }
+
+  /** The teacher's row from the targets alone: its stored beam outputs and reference log-likelihoods. */
+  private static Scores storedTeacherScores(List<Row> rows, TextTokenizer tok) {
     List<String> hyps = new ArrayList<>(), refs = new ArrayList<>();
     double ll = 0;
     long positions = 0;
@@ -329,12 +363,12 @@ public final class DistillPipeline {
       ll += ref.getDouble(1);
       positions += ref.getList(0).size() + 1;
     }
-    return new Scores("teacher", Double.NaN, Double.NaN, Bleu.corpus(hyps, refs).score(), Chrf.corpus(hyps, refs),
-        Math.exp(-ll / Math.max(1, positions)), 0.0);
+    return new Scores("teacher (stored)", Double.NaN, Double.NaN, Bleu.corpus(hyps, refs).score(),
+        Chrf.corpus(hyps, refs), Math.exp(-ll / Math.max(1, positions)), 0.0, 0.0, Double.NaN);
   }
 
   private static Scores scores(String name, LanguageModel model, List<Row> rows, DistilleryConfig config, int k,
-      Progress progress) {
+      LanguageModel teacher, Progress progress) {
     List<int[]> prompts = new ArrayList<>();
     List<String> refs = new ArrayList<>();
     List<TokenizedExample> refSeqs = new ArrayList<>();
@@ -349,9 +383,47 @@ public final class DistillPipeline {
     List<String> beam = decode(model, decoder.beam(prompts, config.decode().beamWidth()));
     double ce = model.targetCrossEntropy(refSeqs, 32)[0];
     double kl = teacherKl(model, rows, k);
+    double[] live = againstTeacher(model, teacher, refSeqs);
     progress.line("evaluated %s on %d held-out examples", name, rows.size());
     return new Scores(name, Bleu.corpus(greedy, refs).score(), Chrf.corpus(greedy, refs),
-        Bleu.corpus(beam, refs).score(), Chrf.corpus(beam, refs), Math.exp(ce), kl);
+        Bleu.corpus(beam, refs).score(), Chrf.corpus(beam, refs), Math.exp(ce), kl, live[0], live[1]);
+  }
+
+  /**
+   * Along the references: the mean full-vocabulary KL(teacher ‖ model) per target position (NaN
+   * without a teacher) and the fraction of target positions, the last excepted, where the model's
+   * argmax is {@code </s>}.
+   */
+  static double[] againstTeacher(LanguageModel model, LanguageModel teacher, List<TokenizedExample> refs) {
+    double kl = 0;
+    long klPositions = 0, early = 0, positions = 0;
+    for (int from = 0; from < refs.size(); from += 32) {
+      List<TokenizedExample> batch = refs.subList(from, Math.min(refs.size(), from + 32));
+      List<int[]> rows = batch.stream().map(TokenizedExample::tokens).toList();
+      INDArray s = model.logProbs(rows).permute(0, 2, 1).dup('c'); // [rows, time, vocab]
+      INDArray t = teacher == null ? null : teacher.logProbs(rows).permute(0, 2, 1).dup('c');
+      for (int i = 0; i < batch.size(); i++) {
+        int[] tokens = batch.get(i).tokens();
+        for (int pos = batch.get(i).targetStart() - 1; pos < tokens.length - 1; pos++) {
+          INDArray sv = s.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
+              org.nd4j.linalg.indexing.NDArrayIndex.point(pos), org.nd4j.linalg.indexing.NDArrayIndex.all());
+          if (pos < tokens.length - 2) {
+            positions++;
+            if (sv.argMax().getInt(0) == dev.distillery.tokenizer.BpeTokenizer.EOS) {
+              early++;
+            }
+          }
+          if (t != null) {
+            INDArray tv = t.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
+                org.nd4j.linalg.indexing.NDArrayIndex.point(pos), org.nd4j.linalg.indexing.NDArrayIndex.all());
+            kl += org.nd4j.linalg.ops.transforms.Transforms.exp(tv, true).muli(tv.sub(sv)).sumNumber().doubleValue();
+            klPositions++;
+          }
+        }
+      }
+    }
+    return new double[] {klPositions == 0 ? Double.NaN : kl / klPositions,
+        positions == 0 ? Double.NaN : (double) early / positions};
   }
 
   /** Mean KL(teacher ‖ model) per reference position, on the k+1 buckets stored for the teacher. */
@@ -388,5 +460,9 @@ public final class DistillPipeline {
 
   static String fmt(double v) {
     return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f", v);
+  }
+
+  static String fmt4(double v) {
+    return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.4f", v);
   }
 }

@@ -61,13 +61,16 @@ final class Report {
       html.append("<h2>Greedy chrF on held-out examples, by epoch</h2>").append(svg(chrf, "#2ca02c", "epoch"));
     }
     html.append("<h2>Held-out evaluation</h2><table><tr><th>system<th>greedy BLEU<th>greedy chrF<th>beam BLEU"
-        + "<th>beam chrF<th>reference perplexity<th>KL(teacher‖model)</tr>");
+        + "<th>beam chrF<th>reference perplexity<th>bucket KL(teacher‖model)<th>vocabulary KL(teacher‖model)"
+        + "<th>early &lt;/s&gt; argmax</tr>");
     for (DistillPipeline.Scores s : table) {
       html.append("<tr><td>").append(s.system()).append("<td>").append(DistillPipeline.fmt(s.greedyBleu()))
           .append("<td>").append(DistillPipeline.fmt(s.greedyChrf())).append("<td>").append(DistillPipeline.fmt(s.beamBleu()))
           .append("<td>").append(DistillPipeline.fmt(s.beamChrf())).append("<td>")
           .append(DistillPipeline.fmt(s.referencePerplexity())).append("<td>")
-          .append(String.format(Locale.ROOT, "%.4f", s.teacherKl())).append("</tr>");
+          .append(String.format(Locale.ROOT, "%.4f", s.bucketKl())).append("<td>")
+          .append(DistillPipeline.fmt4(s.vocabKl())).append("<td>")
+          .append(DistillPipeline.fmt(100 * s.eosArgmax())).append("%</tr>");
     }
     html.append("</table>");
     Files.writeString(file, html.toString());
