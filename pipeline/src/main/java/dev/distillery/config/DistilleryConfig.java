@@ -183,6 +183,12 @@ public record DistilleryConfig(
       if (!(temperature > 0)) {
         throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
       }
+      if (temperature != 1 && List.of("kl", "hybrid", "rkl", "js", "tvd").contains(loss)) {
+        // The targets store the tail's mass r = Σ_tail p; softening needs Σ_tail p^(1/τ), which r does
+        // not determine (it lies anywhere between r^(1/τ) and far above it), so the loss would be wrong.
+        throw new ConfigException("Cannot configure distill: distill.temperature must be 1 for distill.loss = " + loss
+            + " (the targets store the tail's mass, not the tail of the softened distribution): " + temperature);
+      }
       Checks.fraction("distill.js-beta", jsBeta);
       Checks.oneOf("distill.gate", gate, "fixed", "scheduled", "learned");
       Checks.fraction("distill.gate-value", gateValue);

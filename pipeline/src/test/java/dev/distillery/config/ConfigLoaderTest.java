@@ -126,4 +126,15 @@ class ConfigLoaderTest {
       }
     }
   }
+
+  @Test
+  void temperatureOtherThanOneIsRefusedForLossesOnStoredBuckets() {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> ConfigLoader.load(Optional.empty(), List.of("distill.loss=kl", "distill.temperature=2")));
+    assertEquals("Cannot configure distill: distill.temperature must be 1 for distill.loss = kl (the targets store "
+        + "the tail's mass, not the tail of the softened distribution): 2.0", e.getMessage());
+    // Losses that never soften the stored buckets take any temperature.
+    assertEquals(2.0, ConfigLoader.load(Optional.empty(), List.of("distill.loss=seqkd", "distill.temperature=2"))
+        .distill().temperature());
+  }
 }
