@@ -91,18 +91,20 @@ public record DistilleryConfig(
    * @param labelSmoothing ε of the softmax cross-entropy target {@code (1-ε)·onehot + ε/vocab}
    *     ({@code train} and teachers; distillation losses ignore it)
    * @param checkpointEvery {@code train}: write a checkpoint after this many steps (0 = none)
+   * @param keepCheckpoints {@code train}: checkpoints kept on disk, the newest (older ones are deleted)
    * @param keepBest end with the parameters of the epoch with the lowest validation loss, not the last
    */
   public record Train(
       int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
       int progressEvery, int maxSteps, Schedule schedule, int warmupSteps, double finalLearningRate,
-      double weightDecay, double clipNorm, double labelSmoothing, int checkpointEvery, boolean keepBest)
+      double weightDecay, double clipNorm, double labelSmoothing, int checkpointEvery, int keepCheckpoints,
+      boolean keepBest)
       implements Serializable {
     /** The defaults of the recipe: constant rate, no warm-up, plain Adam, per-layer clipping, keep the best epoch. */
     public Train(int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
         int progressEvery, int maxSteps) {
       this(epochs, batchPerWorker, averagingFrequency, learningRate, seed, progressEvery, maxSteps,
-          Schedule.CONSTANT, 0, 0.1, 0, 0, 0, 0, true);
+          Schedule.CONSTANT, 0, 0.1, 0, 0, 0, 0, 3, true);
     }
 
     public Train {
@@ -123,6 +125,7 @@ public record DistilleryConfig(
         throw new ConfigException("Cannot configure train: train.label-smoothing must be in [0, 1): " + labelSmoothing);
       }
       Checks.atLeast("train.checkpoint-every", checkpointEvery, 0);
+      Checks.positive("train.keep-checkpoints", keepCheckpoints);
     }
   }
 
@@ -175,7 +178,8 @@ public record DistilleryConfig(
    */
   public record Distill(
       String loss, double kdWeight, double temperature, double jsBeta, String gate, double gateValue,
-      String prefix, int topK, int checkpointEvery, int evalExamples, String init, Model student, Okd okd)
+      String prefix, int topK, int checkpointEvery, int keepCheckpoints, int evalExamples, String init, Model student,
+      Okd okd)
       implements Serializable {
     public Distill {
       Checks.oneOf("distill.loss", loss, "ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "okd");
@@ -199,6 +203,7 @@ public record DistilleryConfig(
       }
       Checks.atLeast("distill.top-k", topK, 0);
       Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
+      Checks.positive("distill.keep-checkpoints", keepCheckpoints);
       Checks.atLeast("distill.eval-examples", evalExamples, 0);
       if (loss.equals("okd") && !init.isEmpty()) {
         throw new ConfigException("Cannot configure distill: distill.init is not supported with distill.loss = okd "
@@ -247,7 +252,7 @@ public record DistilleryConfig(
             Schedule.parse("train.schedule", c.getString("train.schedule")), c.getInt("train.warmup-steps"),
             c.getDouble("train.final-learning-rate"), c.getDouble("train.weight-decay"),
             c.getDouble("train.clip-norm"), c.getDouble("train.label-smoothing"),
-            c.getInt("train.checkpoint-every"), c.getBoolean("train.keep-best")),
+            c.getInt("train.checkpoint-every"), c.getInt("train.keep-checkpoints"), c.getBoolean("train.keep-best")),
         new Decode(
             c.getString("decode.strategy"), c.getInt("decode.beam-width"),
             c.getDouble("decode.length-penalty"), c.getInt("decode.max-new-tokens"),
@@ -262,6 +267,7 @@ public record DistilleryConfig(
             c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getDouble("distill.temperature"),
             c.getDouble("distill.js-beta"), c.getString("distill.gate"), c.getDouble("distill.gate-value"),
             c.getString("distill.prefix"), c.getInt("distill.top-k"), c.getInt("distill.checkpoint-every"),
+            c.getInt("distill.keep-checkpoints"),
             c.getInt("distill.eval-examples"), c.getString("distill.init"),
             new Model(
                 c.getString("distill.student.architecture"), c.getInt("distill.student.embedding"),

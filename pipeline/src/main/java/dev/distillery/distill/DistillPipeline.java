@@ -230,7 +230,7 @@ public final class DistillPipeline {
     Path metrics = output.resolve("metrics.jsonl");
     Path evaluation = output.resolve(EVALUATION);
     Optional<Checkpoint> resumed = Optional.empty();
-    Optional<Path> latest = resume ? Checkpoint.latest(checkpoints) : Optional.empty();
+    Optional<Path> latest = resume ? Checkpoint.latest(checkpoints, progress::line) : Optional.empty();
     if (latest.isPresent()) {
       resumed = Optional.of(Checkpoint.readState(latest.get()));
     }
@@ -253,7 +253,8 @@ public final class DistillPipeline {
       afterRound = afterRound.andThen(snapshot::update);
       progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
     }
-    SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), resume, m -> {
+    SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), d.keepCheckpoints(),
+        resume, m -> {
       m.put("loss_name", d.loss());
       if (d.loss().equals("hybrid")) {
         m.put("gate", plan.gate((Double) m.get("progress")));

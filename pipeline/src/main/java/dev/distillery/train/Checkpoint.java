@@ -15,7 +15,9 @@ import org.deeplearning4j.util.ModelSerializer;
 /**
  * A training checkpoint: the graph with its updater (Adam) state, and where training stood.
  * Written to {@code step-N.tmp/} and renamed to {@code step-N/} only when complete, so a crash while
- * writing leaves a directory that {@link #latest} ignores.
+ * writing leaves a directory that {@link #latest} ignores; a complete one damaged later (a lost
+ * write, a truncated copy) is found by reading its files whole, and {@link #latest} then falls back
+ * to the newest intact one, saying so. {@link #prune} keeps the newest few.
  *
  * @param epoch the epoch in progress (1-based)
  * @param nextIndex the first minibatch index of that epoch not yet fitted
@@ -39,17 +41,76 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
     Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
   }
 
-  /** The newest complete checkpoint under {@code dir}, if any. */
+  /** The newest intact checkpoint under {@code dir}, if any; damaged newer ones are reported on stderr. */
   public static Optional<Path> latest(Path dir) throws IOException {
+    return latest(dir, System.err::println);
+  }
+
+  /**
+   * The newest intact checkpoint under {@code dir}, if any.
+   *
+   * @param warnings receives one line for each newer checkpoint skipped as damaged
+   */
+  public static Optional<Path> latest(Path dir, java.util.function.Consumer<String> warnings) throws IOException {
+    for (Path p : complete(dir)) {
+      Optional<String> damage = damage(p);
+      if (damage.isEmpty()) {
+        return Optional.of(p);
+      }
+      warnings.accept("checkpoint " + p + " is damaged (" + damage.get() + "): falling back to an older one");
+    }
+    return Optional.empty();
+  }
+
+  /** Complete checkpoints ({@code step-N} with both files), newest first. */
+  static java.util.List<Path> complete(Path dir) throws IOException {
     if (!Files.isDirectory(dir)) {
-      return Optional.empty();
+      return java.util.List.of();
     }
     try (Stream<Path> entries = Files.list(dir)) {
       return entries
           .filter(p -> p.getFileName().toString().matches("step-\\d+"))
           .filter(p -> Files.isRegularFile(p.resolve(STATE)) && Files.isRegularFile(p.resolve(MODEL)))
-          .max(Comparator.comparingLong(p -> Long.parseLong(p.getFileName().toString().substring(5))));
+          .sorted(Comparator.comparingLong((Path p) -> Long.parseLong(p.getFileName().toString().substring(5)))
+              .reversed())
+          .toList();
     }
+  }
+
+  /**
+   * What is wrong with a complete checkpoint, if anything: its state must parse and every entry of
+   * its model zip must read to the end with a matching CRC (a truncated or overwritten zip fails).
+   */
+  static Optional<String> damage(Path checkpoint) {
+    try {
+      readState(checkpoint);
+    } catch (IOException | RuntimeException e) {
+      return Optional.of(STATE + ": " + e.getMessage());
+    }
+    try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(checkpoint.resolve(MODEL).toFile())) {
+      byte[] buffer = new byte[1 << 16];
+      for (var entries = zip.entries(); entries.hasMoreElements(); ) {
+        try (var in = zip.getInputStream(entries.nextElement())) {
+          while (in.read(buffer) >= 0) {
+            // reading to the end checks the entry's CRC
+          }
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return Optional.of(MODEL + ": " + e.getMessage());
+    }
+    return Optional.empty();
+  }
+
+  /** Deletes all but the newest {@code keep} complete checkpoints under {@code dir}; returns those deleted. */
+  public static java.util.List<Path> prune(Path dir, int keep) throws IOException {
+    java.util.List<Path> all = complete(dir);
+    java.util.List<Path> deleted = new java.util.ArrayList<>();
+    for (Path p : all.subList(Math.min(keep, all.size()), all.size())) {
+      FileTrees.deleteRecursively(p);
+      deleted.add(p);
+    }
+    return deleted;
   }
 
   public static Checkpoint readState(Path checkpoint) throws IOException {

@@ -49,22 +49,24 @@ public final class SparkTrainer {
   /**
    * @param checkpointDir where checkpoints go (null: none)
    * @param checkpointEvery write a checkpoint after at least this many steps since the last
+   * @param keepCheckpoints how many of the newest checkpoints stay on disk
    * @param resume continue from the newest checkpoint in {@code checkpointDir} if there is one
    * @param metrics receives one map per progress line (step, epoch, loss, tokens/s, progress)
    * @param afterRound runs on the driver after each averaging round with the averaged network, before
    *     the metrics of that round (for state that training updates between rounds, such as a learned gate)
    * @param afterEpoch runs on the driver after each epoch's validation with the model and the epoch number
    */
-  public record Options(Path checkpointDir, int checkpointEvery, boolean resume,
+  public record Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
       Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound,
       ObjIntConsumer<LanguageModel> afterEpoch) {
-    public Options(Path checkpointDir, int checkpointEvery, boolean resume,
+    public Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
         Consumer<Map<String, Object>> metrics, String configSha256) {
-      this(checkpointDir, checkpointEvery, resume, metrics, configSha256, graph -> { }, (model, epoch) -> { });
+      this(checkpointDir, checkpointEvery, keepCheckpoints, resume, metrics, configSha256, graph -> { },
+          (model, epoch) -> { });
     }
 
     public static Options none() {
-      return new Options(null, 0, false, m -> { }, "");
+      return new Options(null, 0, 1, false, m -> { }, "");
     }
   }
 
@@ -155,7 +157,7 @@ public final class SparkTrainer {
     Optional<Path> resumeFrom = Optional.empty();
     try {
       if (options.resume() && options.checkpointDir() != null) {
-        resumeFrom = Checkpoint.latest(options.checkpointDir());
+        resumeFrom = Checkpoint.latest(options.checkpointDir(), progress::line);
       }
       if (resumeFrom.isPresent()) {
         Checkpoint state = Checkpoint.readState(resumeFrom.get());
@@ -317,6 +319,7 @@ public final class SparkTrainer {
   private static void checkpoint(Options options, SparkComputationGraph net, Checkpoint state) {
     try {
       state.write(options.checkpointDir(), net.getNetwork());
+      Checkpoint.prune(options.checkpointDir(), options.keepCheckpoints());
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot write checkpoint: " + e.getMessage() + ": " + options.checkpointDir(), e);
     }

@@ -115,7 +115,8 @@ public final class TrainPipeline {
       java.nio.file.Files.deleteIfExists(metrics);
     }
     SparkTrainer.Options options = new SparkTrainer.Options(
-        config.train().checkpointEvery() > 0 ? checkpoints : null, config.train().checkpointEvery(), resume,
+        config.train().checkpointEvery() > 0 ? checkpoints : null, config.train().checkpointEvery(),
+        config.train().keepCheckpoints(), resume,
         m -> appendLine(metrics, m), config.hash());
     SparkTrainer.Result result = SparkTrainer.train(jsc, model, train, validation, config.train(),
         config.spark().partitions(), progress, (batch, done) -> dev.distillery.model.Batches.nextTokenDataSet(batch),
