@@ -1,0 +1,56 @@
+package dev.distillery.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.distillery.config.ConfigException;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.testing.TestSpark;
+import dev.distillery.testing.TinyModels;
+import dev.distillery.util.FileTrees;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code train}'s checkpoints: an interrupted run resumes with its own tokenizer; a stale output is refused. */
+class TrainPipelineTest {
+  private static final Progress QUIET = new Progress(new PrintStream(OutputStream.nullOutputStream()));
+
+  @Test
+  void interruptedTrainResumesFromItsCheckpointWithTheSameTokenizer(@TempDir Path dir) throws Exception {
+    DistilleryConfig config = TinyModels.config("train.epochs=2", "train.checkpoint-every=4",
+        "train.keep-checkpoints=10", "train.schedule=cosine", "train.warmup-steps=4");
+    String corpus = TestSpark.sample("es-en.tiny.jsonl").toString();
+    Path out = dir.resolve("model");
+    TrainPipeline.Summary full = TrainPipeline.run(TestSpark.get(), config, corpus, out, false, QUIET);
+    String tokenizer = Files.readString(out.resolve(ModelBundle.TOKENIZER_FILE));
+    long steps = full.training().steps();
+
+    // Interrupt: drop the model and every checkpoint after the first.
+    Path checkpoints = out.resolve(TrainPipeline.CHECKPOINTS);
+    var kept = Checkpoint.complete(checkpoints);
+    assertTrue(kept.size() >= 3, "checkpoints " + kept);
+    Path first = kept.get(kept.size() - 1);
+    for (Path p : kept) {
+      if (!p.equals(first)) {
+        FileTrees.deleteRecursively(p);
+      }
+    }
+    Files.delete(out.resolve(ModelBundle.MODEL_FILE));
+
+    ConfigException refused = assertThrows(ConfigException.class,
+        () -> TrainPipeline.run(TestSpark.get(), config, corpus, out, false, QUIET));
+    assertTrue(refused.getMessage().startsWith("Cannot train: output already holds checkpoints"), refused.getMessage());
+
+    TrainPipeline.Summary resumed = TrainPipeline.run(TestSpark.get(), config, corpus, out, true, QUIET);
+    assertEquals(steps, resumed.training().steps(), "a resumed run ends at the planned step count");
+    assertEquals(tokenizer, Files.readString(out.resolve(ModelBundle.TOKENIZER_FILE)));
+    assertTrue(Files.isRegularFile(out.resolve(ModelBundle.MODEL_FILE)));
+    ModelBundle.load(out);
+  }
+}
