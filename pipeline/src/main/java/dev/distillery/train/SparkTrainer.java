@@ -83,7 +83,7 @@ public final class SparkTrainer {
     }
   }
 
-  private record Batch<E>(long index, List<E> examples) implements Serializable {}
+  record Batch<E>(long index, List<E> examples) implements Serializable {}
 
   private static long lastCollection = System.nanoTime();
 
@@ -179,6 +179,9 @@ public final class SparkTrainer {
         .workerPrefetchNumBatches(0)
         // Direct keeps minibatches in memory; Export would write them to temp files first.
         .rddTrainingApproach(RDDTrainingApproach.Direct)
+        // Our partitions already hold each worker's minibatches in order (see bucketed); DL4J's
+        // default reshuffles them at every fit, which made runs depend on its random split.
+        .repartionData(org.deeplearning4j.spark.api.Repartition.Never)
         .rngSeed(config.seed())
         .build();
     WarmupCosine schedule = WarmupCosine.of(config, totalSteps, workers);
@@ -187,9 +190,12 @@ public final class SparkTrainer {
       net.setLearningRate(schedule);
     }
     SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, net, master);
+    UpdateCounter counter = new UpdateCounter();
+    List<org.deeplearning4j.optimize.api.TrainingListener> listeners = new ArrayList<>(List.of(counter));
     if (config.clipNorm() > 0) {
-      sparkNet.setListeners(new GlobalNormClipping(config.clipNorm()));
+      listeners.add(new GlobalNormClipping(config.clipNorm()));
     }
+    sparkNet.setListeners(listeners);
     LanguageModel current = model.apply(net);
     List<Double> validationLoss = new ArrayList<>();
     validationLoss.add(validate(current, validation));
@@ -233,10 +239,22 @@ public final class SparkTrainer {
           continue;
         }
         double done = totalSteps == 0 ? 0 : Math.min(1.0, (double) step / totalSteps);
-        // Workers count updates from the driver's counter: the schedule and Adam's bias correction
-        // then see the updates made so far, also after a resume.
-        sparkNet.getNetwork().getConfiguration().setIterationCount((int) (step / workers));
-        sparkNet.fit(selected.map(b -> encoder.encode(b.examples(), done)));
+        // One fit per averaging round, so that each round's workers count their updates from the
+        // updates made before it (UpdateCounter): the schedule and Adam's bias correction need it.
+        long round = (long) config.averagingFrequency() * workers;
+        double scoreSum = 0;
+        long scoredRounds = 0;
+        for (long r = from; r < hi; r += round) {
+          long rFrom = r;
+          long rTo = Math.min(hi, r + round);
+          long before = step + (r - from) * stats[0] / Math.max(1, hi - from);
+          counter.setBase((int) (before / workers));
+          sparkNet.getNetwork().getConfiguration().setIterationCount((int) (before / workers));
+          JavaRDD<Batch<E>> part = selected.filter(b -> b.index() >= rFrom && b.index() < rTo);
+          sparkNet.fit(part.map(b -> encoder.encode(b.examples(), done)));
+          scoreSum += sparkNet.getScore();
+          scoredRounds++;
+        }
         step += stats[0];
         tokens += stats[1];
         examplesSinceStart += stats[2];
@@ -244,7 +262,7 @@ public final class SparkTrainer {
         // plus the weight-decay term, which is not a loss on the data (0.43 nats per token on
         // tiny.conf's transformer at decay 0.01): take it out.
         double regularization = sparkNet.getNetwork().calcRegularizationScore(true);
-        double loss = (sparkNet.getScore() - regularization) * stats[2] / stats[3];
+        double loss = (scoreSum / Math.max(1, scoredRounds) - regularization) * stats[2] / stats[3];
         if (!Double.isFinite(loss)) {
           throw new IllegalStateException(String.format(
               "Cannot train: loss is not finite at epoch %d step %d (minibatches %d..%d): %s",
@@ -334,7 +352,7 @@ public final class SparkTrainer {
    * length, and numbers the minibatches so that index {@code i * partitions + part} interleaves the
    * partitions (each index range then draws from every worker's data).
    */
-  private static <E extends Sequence> Iterator<Batch<E>> bucketed(
+  static <E extends Sequence> Iterator<Batch<E>> bucketed(
       Iterator<E> it, int batch, long seed, int part, int partitions) {
     List<E> all = new ArrayList<>();
     it.forEachRemaining(all::add);

@@ -48,4 +48,43 @@ class WarmupCosineTest {
         () -> ConfigLoader.load(Optional.empty(), List.of("train.schedule=linear")));
     assertEquals("Cannot configure train: train.schedule must be one of constant, cosine: linear", e.getMessage());
   }
+
+  @Test
+  void survivesTheGraphJsonThatWorkersAndCheckpointsRead() {
+    var shape = new DistilleryConfig.Model("transformer", 16, 16, 1, 2, 16);
+    var graph = new org.deeplearning4j.nn.graph.ComputationGraph(
+        new dev.distillery.model.TransformerArchitecture().configure(shape, 20, 1, 1e-3));
+    graph.init();
+    WarmupCosine s = new WarmupCosine(1e-3, 10, 110, 0.1, true);
+    graph.setLearningRate(s);
+    var rebuilt = org.deeplearning4j.nn.conf.ComputationGraphConfiguration.fromJson(graph.getConfiguration().toJson());
+    for (String layer : List.of("block0", "out")) {
+      var updater = ((org.deeplearning4j.nn.conf.graph.LayerVertex) rebuilt.getVertices().get(layer))
+          .getLayerConf().getLayer().getUpdaterByParam("W".equals(layer) ? "W" : layer.equals("out") ? "W" : "Wqkv");
+      for (int it : new int[] {0, 9, 60, 110}) {
+        assertEquals(s.valueAt(it, 0), updater.getLearningRate(it, 0), 1e-15, layer + " at update " + it);
+      }
+    }
+  }
+
+  @Test
+  void aScheduleAtAConstantRateTrainsExactlyLikeThatRate() {
+    var tok = dev.distillery.testing.TinyModels.tokenizer(60);
+    var shape = new DistilleryConfig.Model("transformer", 16, 16, 1, 2, 200);
+    var arch = new dev.distillery.model.TransformerArchitecture();
+    var plain = new org.deeplearning4j.nn.graph.ComputationGraph(arch.configure(shape, tok.vocabSize(), 1, 1e-3));
+    plain.init();
+    var scheduled = new org.deeplearning4j.nn.graph.ComputationGraph(arch.configure(shape, tok.vocabSize(), 1, 1e-3));
+    scheduled.init();
+    scheduled.setLearningRate(new WarmupCosine(1e-3, 0, 100, 1.0, false));
+    var batch = dev.distillery.model.Batches.nextTokenDataSet(
+        dev.distillery.testing.TinyModels.examples(tok, 4, 200));
+    for (int i = 0; i < 3; i++) {
+      plain.fit(batch);
+      scheduled.fit(batch);
+    }
+    assertEquals(0, plain.params().sub(scheduled.params()).amaxNumber().doubleValue(), 1e-7);
+  }
+
 }
+
