@@ -74,7 +74,9 @@ class DistillPipelineTest {
   void trainingLossFallsWithTwoWorkers(String loss) throws Exception {
     Path out = dir.resolve("student-" + loss);
     DistillPipeline.Summary s = DistillPipeline.run(spark,
-        config("distill.loss=" + loss, "train.epochs=3", "distill.gate=scheduled"), targets, out, false, null, QUIET);
+        // A fixed gate: with a scheduled one the hybrid's objective itself moves from the token-level
+        // to the sentence-level loss, whose scales differ, so its value need not fall.
+        config("distill.loss=" + loss, "train.epochs=3", "distill.gate=fixed"), targets, out, false, null, QUIET);
     List<Double> l = losses(out);
     assertTrue(l.size() >= 6, "progress points " + l.size());
     double first = (l.get(0) + l.get(1)) / 2;
@@ -93,12 +95,17 @@ class DistillPipelineTest {
       assertTrue(Double.isFinite(line.get("referencePerplexity").asDouble()) && line.get("greedyChrf").asDouble() >= 0,
           line.toString());
     }
-    if (loss.equals("hybrid")) {
-      JsonNode firstLine = new ObjectMapper().readTree(Files.readAllLines(out.resolve("metrics.jsonl")).get(0));
-      JsonNode lastLine = new ObjectMapper().readTree(
-          Files.readAllLines(out.resolve("metrics.jsonl")).get(l.size() - 1));
-      assertTrue(firstLine.get("gate").asDouble() > lastLine.get("gate").asDouble(), "scheduled gate must fall");
-    }
+  }
+
+  @Test
+  void scheduledGateMovesFromTokenLevelToSentenceLevel() throws Exception {
+    Path out = dir.resolve("student-hybrid-scheduled");
+    DistillPipeline.run(spark, config("distill.loss=hybrid", "train.epochs=2", "distill.gate=scheduled"), targets, out,
+        false, null, QUIET);
+    List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+    JsonNode firstLine = new ObjectMapper().readTree(lines.get(0));
+    JsonNode lastLine = new ObjectMapper().readTree(lines.get(lines.size() - 1));
+    assertTrue(firstLine.get("gate").asDouble() > lastLine.get("gate").asDouble(), "scheduled gate must fall");
   }
 
   @Test
