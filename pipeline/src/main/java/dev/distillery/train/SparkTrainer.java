@@ -249,7 +249,6 @@ public final class SparkTrainer {
           long rTo = Math.min(hi, r + round);
           long before = step + (r - from) * stats[0] / Math.max(1, hi - from);
           counter.setBase((int) (before / workers));
-          sparkNet.getNetwork().getConfiguration().setIterationCount((int) (before / workers));
           JavaRDD<Batch<E>> part = selected.filter(b -> b.index() >= rFrom && b.index() < rTo);
           sparkNet.fit(part.map(b -> encoder.encode(b.examples(), done)));
           scoreSum += sparkNet.getScore();
@@ -278,7 +277,6 @@ public final class SparkTrainer {
         m.put("progress", done);
         // The rate of the last update of this round.
         m.put("learningRate", schedule.valueAt((int) (step / workers) - 1, epoch));
-        m.put("iterationCount", sparkNet.getNetwork().getConfiguration().getIterationCount());
         double trainingSeconds = progress.elapsedSeconds() - start;
         m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, trainingSeconds));
         // Since this run (or resume) started: training time excludes JVM start, validation and evaluation.
