@@ -93,18 +93,20 @@ public record DistilleryConfig(
    * @param checkpointEvery {@code train}: write a checkpoint after this many steps (0 = none)
    * @param keepCheckpoints {@code train}: checkpoints kept on disk, the newest (older ones are deleted)
    * @param keepBest end with the parameters of the epoch with the lowest validation loss, not the last
+   * @param init a model directory to start from (its parameters and its tokenizer, so the
+   *     architecture must match {@code model}); empty = fresh weights and a tokenizer trained here
    */
   public record Train(
       int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
       int progressEvery, int maxSteps, Schedule schedule, int warmupSteps, double finalLearningRate,
       double weightDecay, double clipNorm, double labelSmoothing, int checkpointEvery, int keepCheckpoints,
-      boolean keepBest)
+      boolean keepBest, String init)
       implements Serializable {
     /** The defaults of the recipe: constant rate, no warm-up, plain Adam, per-layer clipping, keep the best epoch. */
     public Train(int epochs, int batchPerWorker, int averagingFrequency, double learningRate, long seed,
         int progressEvery, int maxSteps) {
       this(epochs, batchPerWorker, averagingFrequency, learningRate, seed, progressEvery, maxSteps,
-          Schedule.CONSTANT, 0, 0.1, 0, 0, 0, 0, 3, true);
+          Schedule.CONSTANT, 0, 0.1, 0, 0, 0, 0, 3, true, "");
     }
 
     public Train {
@@ -126,6 +128,7 @@ public record DistilleryConfig(
       }
       Checks.atLeast("train.checkpoint-every", checkpointEvery, 0);
       Checks.positive("train.keep-checkpoints", keepCheckpoints);
+      java.util.Objects.requireNonNull(init, "train.init");
     }
   }
 
@@ -252,7 +255,8 @@ public record DistilleryConfig(
             Schedule.parse("train.schedule", c.getString("train.schedule")), c.getInt("train.warmup-steps"),
             c.getDouble("train.final-learning-rate"), c.getDouble("train.weight-decay"),
             c.getDouble("train.clip-norm"), c.getDouble("train.label-smoothing"),
-            c.getInt("train.checkpoint-every"), c.getInt("train.keep-checkpoints"), c.getBoolean("train.keep-best")),
+            c.getInt("train.checkpoint-every"), c.getInt("train.keep-checkpoints"), c.getBoolean("train.keep-best"),
+            c.getString("train.init")),
         new Decode(
             c.getString("decode.strategy"), c.getInt("decode.beam-width"),
             c.getDouble("decode.length-penalty"), c.getInt("decode.max-new-tokens"),

@@ -66,10 +66,20 @@ public final class TrainPipeline {
     Corpus corpus = new Corpus(read.path(), dev.distillery.corpus.TextNormalizer.normalize(read.accepted()),
         read.rejected(), read.inputRows(), read.acceptedRows(), read.rejectedByReason());
 
+    String init = config.train().init();
+    LanguageModel start = init.isEmpty() ? null : ModelBundle.load(Path.of(init));
     BpeTokenizer tokenizer;
     if (resume && java.nio.file.Files.isRegularFile(savedTokenizer)) {
       tokenizer = BpeTokenizer.load(savedTokenizer);
       progress.line("tokenizer: %d tokens (sha256 %s), the checkpoints' own", tokenizer.vocabSize(),
+          tokenizer.sha256().substring(0, 12));
+    } else if (start != null) {
+      if (!(start.tokenizer() instanceof BpeTokenizer bpe)) {
+        throw new dev.distillery.config.ConfigException(
+            "Cannot train: train.init must be a Distillery model directory with a BPE tokenizer: " + init);
+      }
+      tokenizer = bpe;
+      progress.line("tokenizer: %d tokens (sha256 %s), train.init's own", tokenizer.vocabSize(),
           tokenizer.sha256().substring(0, 12));
     } else {
       tokenizer = Tokenization.trainTokenizer(
@@ -108,7 +118,15 @@ public final class TrainPipeline {
     LanguageModel model = LanguageModel.create(config.model(), tokenizer, config.train().seed(),
         dev.distillery.model.Updates.of(config.train()),
         dev.distillery.model.OutputHead.softmaxCrossEntropy(config.train().labelSmoothing()));
-    progress.line("model: %s, %d parameters", config.model(), model.graph().numParams());
+    if (start != null) {
+      if (start.graph().numParams() != model.graph().numParams()) {
+        throw new dev.distillery.config.ConfigException("Cannot train: train.init has " + start.graph().numParams()
+            + " parameters but model.* describes " + model.graph().numParams() + ": " + init);
+      }
+      model.graph().setParams(start.graph().params());
+    }
+    progress.line("model: %s, %d parameters%s", config.model(), model.graph().numParams(),
+        start == null ? "" : ", initialized from " + init);
     Path metrics = output.resolve("metrics.jsonl");
     java.nio.file.Files.createDirectories(output);
     if (!resume) {
@@ -132,6 +150,7 @@ public final class TrainPipeline {
     corpusInfo.put("validationRows", validation.size());
     Map<String, Object> provenance = Provenance.base();
     provenance.put("job", "train");
+    provenance.put("init", init);
     provenance.put("corpus", corpusInfo);
     provenance.put("validationLoss", result.validationLoss());
     provenance.put("steps", result.steps());

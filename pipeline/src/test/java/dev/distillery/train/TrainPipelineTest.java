@@ -17,7 +17,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code train}'s checkpoints: an interrupted run resumes with its own tokenizer; a stale output is refused. */
+/**
+ * {@code train}'s checkpoints: an interrupted run resumes with its own tokenizer; a stale output is
+ * refused; {@code train.init} warm-starts from another model directory.
+ */
 class TrainPipelineTest {
   private static final Progress QUIET = new Progress(new PrintStream(OutputStream.nullOutputStream()));
 
@@ -52,5 +55,28 @@ class TrainPipelineTest {
     assertEquals(tokenizer, Files.readString(out.resolve(ModelBundle.TOKENIZER_FILE)));
     assertTrue(Files.isRegularFile(out.resolve(ModelBundle.MODEL_FILE)));
     ModelBundle.load(out);
+  }
+  @Test
+  void initStartsFromTheGivenModelsParametersAndTokenizer(@TempDir Path dir) throws Exception {
+    String corpus = TestSpark.sample("es-en.tiny.jsonl").toString();
+    Path first = dir.resolve("first");
+    TrainPipeline.Summary trained = TrainPipeline.run(TestSpark.get(), TinyModels.config("train.epochs=1"), corpus,
+        first, QUIET);
+    var firstLoss = trained.training().validationLoss();
+
+    // Same data, same validation split: the warm start's loss before its first step is where the first run ended.
+    // A different vocabulary size is ignored: the tokenizer comes from the init model.
+    DistilleryConfig again = TinyModels.config("train.epochs=1", "train.max-steps=1", "tokenizer.vocab-size=300",
+        "train.init=" + first);
+    TrainPipeline.Summary warm = TrainPipeline.run(TestSpark.get(), again, corpus, dir.resolve("second"), QUIET);
+    assertEquals(firstLoss.get(firstLoss.size() - 1), warm.training().validationLoss().get(0), 1e-6);
+    assertEquals(Files.readString(first.resolve(ModelBundle.TOKENIZER_FILE)),
+        Files.readString(dir.resolve("second").resolve(ModelBundle.TOKENIZER_FILE)));
+
+    DistilleryConfig wider = TinyModels.config("train.epochs=1", "model.hidden=32", "train.init=" + first);
+    ConfigException refused = assertThrows(ConfigException.class,
+        () -> TrainPipeline.run(TestSpark.get(), wider, corpus, dir.resolve("third"), QUIET));
+    assertTrue(refused.getMessage().startsWith("Cannot train: train.init has "), refused.getMessage());
+    assertTrue(refused.getMessage().endsWith(first.toString()), refused.getMessage());
   }
 }
