@@ -23,6 +23,9 @@ final class CommonOptions {
       description = "Spark master when not under spark-submit (default: spark.master in config, local[*]).")
   String master;
 
+  @Option(names = Distillery.VERBOSE, description = "Print a failure's stack trace, not only its one-line message.")
+  boolean verbose;
+
   DistilleryConfig load() {
     return ConfigLoader.load(Optional.ofNullable(config), overrides);
   }

@@ -52,6 +52,9 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override one config key (repeatable).")
   List<String> overrides = new ArrayList<>();
 
+  @Option(names = Distillery.VERBOSE, description = "Print a failure's stack trace, not only its one-line message.")
+  boolean verbose;
+
   @Option(names = "--master", paramLabel = "URL", description = "Spark master (default: local[*]).")
   String master;
 

@@ -46,6 +46,7 @@ public final class Distillery implements Runnable {
 
   /** Runs a command with the given output and error writers; returns its exit code. */
   public static int execute(PrintWriter out, PrintWriter errors, String... args) {
+    boolean verbose = java.util.Arrays.asList(args).contains(VERBOSE);
     CommandLine cli = new CommandLine(new Distillery());
     cli.setOut(out);
     cli.setErr(errors);
@@ -60,16 +61,41 @@ public final class Distillery implements Runnable {
         return USAGE;
       }
       Throwable root = unwrap(e);
-      if (root instanceof ConfigException || root instanceof DataException) {
-        err.println("distillery: " + root.getMessage());
-      } else {
-        err.println("distillery: " + root);
-        root.printStackTrace(err);
+      err.println("distillery: " + oneLine(root, commandLine.getCommandName()));
+      if (verbose) {
+        e.printStackTrace(err);
+      } else if (!(root instanceof ConfigException || root instanceof DataException)) {
+        err.println("distillery: (the stack trace: run again with " + VERBOSE + ")");
       }
       err.flush();
       return root instanceof ConfigException ? USAGE : FAILURE;
     });
     return cli.execute(args);
+  }
+
+  /** The flag that prints a failure's stack trace; every command takes it. */
+  static final String VERBOSE = "--verbose";
+
+  /**
+   * What went wrong, in one line: the first "Cannot ..." message behind {@code e} (Distillery's own
+   * voice, which names the file), else the innermost library error prefixed with the command.
+   */
+  static String oneLine(Throwable e, String command) {
+    Throwable innermost = e;
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String m = t.getMessage();
+      if (m != null && m.startsWith("Cannot ")) {
+        return firstLine(m);
+      }
+      innermost = t;
+    }
+    return "Cannot " + command + ": " + innermost.getClass().getSimpleName()
+        + (innermost.getMessage() == null ? "" : ": " + firstLine(innermost.getMessage()));
+  }
+
+  private static String firstLine(String message) {
+    int newline = message.indexOf('\n');
+    return newline < 0 ? message : message.substring(0, newline);
   }
 
   /** The ConfigException or DataException behind {@code e} (Spark wraps task failures), else {@code e}. */

@@ -23,7 +23,7 @@ final class PrepareCommand implements Callable<Integer> {
   @Option(names = "--output", required = true, paramLabel = "TARGETS_DIR", description = "Directory for the targets.")
   Path output;
 
-  @Option(names = "--overwrite", description = "Replace an existing TARGETS_DIR whole (same as prepare.overwrite=true).")
+  @Option(names = "--overwrite", description = "Replace a previous prepare output in TARGETS_DIR, only once the new one is complete (same as prepare.overwrite=true).")
   boolean overwrite;
 
   @Override

@@ -63,6 +63,40 @@ class DistilleryCliTest {
   }
 
   @Test
+  void damagedFilesFailInOneLineNamingTheFileAndVerboseAddsTheStackTrace() throws Exception {
+    Path targets = dir.resolve("targets");
+    Files.createDirectories(targets);
+    Files.writeString(targets.resolve("_manifest.json"), "{\"rows\": ");
+    Path model = dir.resolve("model");
+    Files.createDirectories(model);
+    for (String f : new String[] {"model.zip", "tokenizer.json", "model.json"}) {
+      Files.writeString(model.resolve(f), "garbage");
+    }
+    String[][] cases = {
+      {"inspect", "--master", "local[1]", targets.toString()},
+      {"evaluate", "--master", "local[1]", "--model", model.toString(), "--input",
+          repo("data/sample/es-en.tiny.jsonl").toString()},
+    };
+    String[] expected = {
+      "distillery: Cannot read targets: _manifest.json is not a valid manifest",
+      "distillery: Cannot load model: model.json is not valid JSON",
+    };
+    String[] file = {targets.resolve("_manifest.json").toString(), model.resolve("model.json").toString()};
+    for (int i = 0; i < cases.length; i++) {
+      err.getBuffer().setLength(0);
+      assertEquals(1, run(cases[i]), err.toString());
+      String[] lines = err.toString().strip().split("\n");
+      assertEquals(1, lines.length, err.toString());
+      assertTrue(lines[0].startsWith(expected[i]) && lines[0].endsWith(file[i]), lines[0]);
+    }
+    err.getBuffer().setLength(0);
+    String[] verbose = java.util.Arrays.copyOf(cases[0], cases[0].length + 1);
+    verbose[verbose.length - 1] = "--verbose";
+    assertEquals(1, run(verbose));
+    assertTrue(err.toString().contains("\tat dev.distillery.prepare.Manifest.read"), err.toString());
+  }
+
+  @Test
   void unusableCorpusExitsOneWithTheReason() throws Exception {
     Path bad = dir.resolve("bad.jsonl");
     Files.writeString(bad, "not json\nnor this\n");

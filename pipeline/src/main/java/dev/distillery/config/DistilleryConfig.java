@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigRenderOptions;
 import dev.distillery.util.Hashing;
 import java.io.Serializable;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The whole, validated configuration of a run: immutable records built once from HOCON by
@@ -282,6 +283,31 @@ public record DistilleryConfig(
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(
             ConfigRenderOptions.concise().setFormatted(true).setJson(false)));
+  }
+
+  /**
+   * Keys whose values differ between this configuration and {@code earlier} (as written by
+   * {@link #toHocon}), with both values: {@code key -> [earlier, now]}, by key.
+   */
+  public java.util.SortedMap<String, java.util.List<String>> changedSince(String earlier) {
+    Map<String, String> was = flatten(com.typesafe.config.ConfigFactory.parseString(earlier));
+    Map<String, String> now = flatten(com.typesafe.config.ConfigFactory.parseString(rendered));
+    java.util.SortedMap<String, java.util.List<String>> changed = new java.util.TreeMap<>();
+    java.util.Set<String> keys = new java.util.TreeSet<>(was.keySet());
+    keys.addAll(now.keySet());
+    for (String key : keys) {
+      if (!java.util.Objects.equals(was.get(key), now.get(key))) {
+        changed.put(key, java.util.Arrays.asList(was.get(key), now.get(key)));
+      }
+    }
+    return changed;
+  }
+
+  private static Map<String, String> flatten(Config root) {
+    Map<String, String> out = new java.util.HashMap<>();
+    Config c = root.hasPath("distillery") ? root.getConfig("distillery") : root;
+    c.entrySet().forEach(e -> out.put(e.getKey(), String.valueOf(e.getValue().unwrapped())));
+    return out;
   }
 
   /** The effective configuration as HOCON, every default filled in. */

@@ -184,8 +184,14 @@ public final class DistillPipeline {
       throw new ConfigException("Cannot distill: output already holds a student or checkpoints "
           + "(pass --resume to continue it, or choose another directory): " + output);
     }
+    dev.distillery.storage.StagedOutput.requireWritable("distill", output);
+    if (resume || d.checkpointEvery() > 0) {
+      dev.distillery.train.ResumeCheck.check("distill", checkpoints, config, resume, progress);
+    }
     LanguageModel init = d.init().isEmpty() ? null : ModelBundle.load(Path.of(d.init()));
     Manifest manifest = Targets.open(targets, d.topK(), init == null ? null : init.tokenizer());
+    spark.sparkContext().setJobDescription("Verify " + targets + " against its manifest");
+    dev.distillery.prepare.TargetsCheck.verify(spark, targets, manifest, "distill");
     int k = d.topK() == 0 ? manifest.topK() : d.topK();
     TextTokenizer tokenizer = TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
     LossPlan plan = LossPlan.of(d);

@@ -70,7 +70,13 @@ public final class ModelBundle {
         throw new IOException("Cannot load model: missing " + f + " in model directory: " + dir);
       }
     }
-    Map<?, ?> meta = JSON.readValue(dir.resolve(META_FILE).toFile(), Map.class);
+    Map<?, ?> meta;
+    try {
+      meta = JSON.readValue(dir.resolve(META_FILE).toFile(), Map.class);
+    } catch (com.fasterxml.jackson.core.JacksonException e) {
+      throw new dev.distillery.corpus.DataException("Cannot load model: " + META_FILE + " is not valid JSON ("
+          + e.getOriginalMessage() + "): " + dir.resolve(META_FILE));
+    }
     if (!"distillery-model".equals(meta.get("format"))) {
       throw new IOException("Cannot load model: not a Distillery model (format " + meta.get("format") + "): " + dir);
     }

@@ -29,8 +29,21 @@ public final class ModelZip {
               + new java.util.TreeSet<>(DATA_ENTRIES) + " are read, never Java-serialized objects): "
               + zip + "!" + entry.getName());
         }
+        // Reading each entry to its end checks its CRC: a truncated or overwritten file is named
+        // here, not left to DL4J's bare "zip END header not found".
+        try (var in = file.getInputStream(entry)) {
+          in.transferTo(java.io.OutputStream.nullOutputStream());
+        }
       }
+    } catch (java.util.zip.ZipException | java.io.EOFException e) {
+      throw new dev.distillery.corpus.DataException("Cannot load model: " + zip.getFileName()
+          + " is damaged or not a model (" + e.getMessage() + "): " + zip);
     }
-    return ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+    try {
+      return ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+    } catch (RuntimeException e) {
+      throw new dev.distillery.corpus.DataException("Cannot load model: " + zip.getFileName()
+          + " holds no readable DL4J graph (" + e + "): " + zip);
+    }
   }
 }

@@ -27,6 +27,8 @@ public final class Inspect {
 
   public static Map<String, Object> run(SparkSession spark, Path targets, int examples) throws IOException {
     Manifest manifest = Manifest.read(targets);
+    spark.sparkContext().setJobDescription("Verify " + targets + " against its manifest");
+    TargetsCheck.verify(spark, targets, manifest, "inspect");
     spark.sparkContext().setJobDescription("Inspect " + targets);
     Dataset<Row> df = spark.read().parquet(targets.toString());
     df.createOrReplaceTempView("targets_inspect");

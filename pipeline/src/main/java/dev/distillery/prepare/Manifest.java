@@ -22,12 +22,14 @@ import org.apache.spark.SparkEnv;
  * @param split plain-text documents split into sentences: {@code documents} and the {@code rows} they became
  *     ({@code inputRows = rows − split.rows + split.documents + rejected})
  * @param placement where each shard's teacher task ran (executor, host, process id, device), by shard
+ * @param files every Parquet file of the targets with its size and sha256, so a missing, extra or
+ *     damaged file is found before training ({@link TargetsCheck}); empty in manifests before 0.1.1
  */
 public record Manifest(
     int schemaVersion, String input, String teacher, String teacherFingerprint, String tokenizerSha256,
     int vocabSize, int topK, Map<String, Object> decoding, int shards, long rows, Map<String, Long> positions,
     long inputRows, Map<String, Long> rejectedByReason, Map<String, Long> split, List<Placement> placement,
-    double wallSeconds,
+    List<DataFile> files, double wallSeconds,
     String gitCommit, String createdAt, String configSha256) {
   private static final ObjectMapper JSON = new ObjectMapper()
       .enable(SerializationFeature.INDENT_OUTPUT)
@@ -53,8 +55,17 @@ public record Manifest(
     }
   }
 
+  /**
+   * One Parquet file of the targets.
+   *
+   * @param path relative to the targets directory, e.g. {@code shard=3/part-00003-….zstd.parquet}
+   * @param bytes its size
+   */
+  public record DataFile(int shard, String path, long bytes, String sha256) {}
+
   public Manifest {
     placement = placement == null ? List.of() : List.copyOf(placement); // absent in manifests before 0.1.0
+    files = files == null ? List.of() : List.copyOf(files); // absent in manifests before 0.1.1
   }
 
   public long rejectedRows() {
@@ -74,7 +85,13 @@ public record Manifest(
       throw new IOException("Cannot read targets: no " + PreparePipeline.MANIFEST
           + " (not a prepare output, or an interrupted one): " + targetsDir);
     }
-    Manifest m = JSON.readValue(file.toFile(), Manifest.class);
+    Manifest m;
+    try {
+      m = JSON.readValue(file.toFile(), Manifest.class);
+    } catch (com.fasterxml.jackson.core.JacksonException e) {
+      throw new dev.distillery.corpus.DataException("Cannot read targets: " + PreparePipeline.MANIFEST
+          + " is not a valid manifest (" + e.getOriginalMessage() + "): " + file);
+    }
     if (m.schemaVersion() > TargetsSchema.VERSION) {
       throw new IOException("Cannot read targets: schema version " + m.schemaVersion()
           + " is newer than this Distillery reads (" + TargetsSchema.VERSION + "): " + targetsDir);

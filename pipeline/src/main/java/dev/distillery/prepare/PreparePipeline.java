@@ -8,6 +8,7 @@ import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
 import dev.distillery.spark.ExecutorMemory;
+import dev.distillery.storage.StagedOutput;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Progress;
 import dev.distillery.util.Hashing;
@@ -63,10 +64,24 @@ public final class PreparePipeline {
       Path output, Progress progress) throws IOException {
     long start = System.nanoTime();
     DistilleryConfig.Prepare prep = config.prepare();
-    if (Files.exists(output) && !prep.overwrite()) {
-      throw new DataException("Cannot prepare: output already exists (set prepare.overwrite = true or pass "
-          + "--overwrite to replace it whole): " + output);
+    List<Path> inputs = new ArrayList<>(List.of(teacherDir));
+    if (!input.contains("://")) {
+      inputs.add(Path.of(input));
     }
+    // Checked before any teacher work; the previous output stays whole until the new one is complete.
+    try (StagedOutput staged = StagedOutput.begin("prepare", output, MANIFEST, prep.overwrite(), inputs)) {
+      Manifest manifest = write(spark, config, input, teacherDir, staged.staging(), progress, start);
+      staged.commit();
+      progress.line("prepare done: %d examples on %d shards, %d rejected, %.1f s; targets in %s",
+          manifest.rows(), manifest.shards(), manifest.rejectedRows(), manifest.wallSeconds(), output);
+      return manifest;
+    }
+  }
+
+  /** The whole prepare run into {@code output}, a fresh staging directory. */
+  private static Manifest write(SparkSession spark, DistilleryConfig config, String input, Path teacherDir,
+      Path output, Progress progress, long start) throws IOException {
+    DistilleryConfig.Prepare prep = config.prepare();
     Optional<ResourceProfile> gpuProfile = teacherResources(spark, prep.device());
     // Loading on the driver checks the model directory and that tokenizer and model agree before any work.
     int maxTokensConfigured = config.model().maxTokens();
@@ -182,7 +197,7 @@ public final class PreparePipeline {
         Map.of("reference", counts.getLong(1), "beam", counts.getLong(2),
             "samples", counts.isNullAt(3) ? 0L : counts.getLong(3)),
         corpus.inputRows(), rejectedByReason, Map.of("documents", splitDocuments, "rows", splitRows),
-        Manifest.Placement.lastPerShard(placed.value()),
+        Manifest.Placement.lastPerShard(placed.value()), TargetsCheck.dataFiles(output),
         (System.nanoTime() - start) / 1e9, Provenance.gitCommit(),
         java.time.Instant.now().toString(), config.hash());
     // A split document is one input row and several output rows.
@@ -194,8 +209,6 @@ public final class PreparePipeline {
     // The tokenizer travels with the targets: distill checks and uses it without the teacher directory.
     tokenizer.save(output.resolve(TOKENIZER));
     manifest.write(output.resolve(MANIFEST));
-    progress.line("prepare done: %d examples on %d shards, %d rejected, %.1f s; targets in %s",
-        manifest.rows(), shards, manifest.rejectedRows(), manifest.wallSeconds(), output);
     return manifest;
   }
 

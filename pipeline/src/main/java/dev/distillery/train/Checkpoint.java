@@ -23,8 +23,15 @@ import org.deeplearning4j.util.ModelSerializer;
  * @param nextIndex the first minibatch index of that epoch not yet fitted
  * @param step minibatches fitted so far, all workers together
  * @param tokens sequence positions fitted so far
+ * @param examples training sequences fitted so far (0 in checkpoints before 0.1.1)
+ * @param seconds training time so far, over every run that led here (0 before 0.1.1)
  */
-public record Checkpoint(int epoch, long nextIndex, long step, long tokens, String configSha256) {
+public record Checkpoint(int epoch, long nextIndex, long step, long tokens, String configSha256, long examples,
+    double seconds) {
+  public Checkpoint(int epoch, long nextIndex, long step, long tokens, String configSha256) {
+    this(epoch, nextIndex, step, tokens, configSha256, 0, 0);
+  }
+
   static final String MODEL = "model.zip";
   static final String STATE = "state.json";
   private static final ObjectMapper JSON = new ObjectMapper();

@@ -151,7 +151,8 @@ public final class SparkTrainer {
       totalSteps = Math.min(totalSteps, config.maxSteps());
     }
 
-    long step = 0, tokens = 0, startIndex = 0;
+    long step = 0, tokens = 0, startIndex = 0, examplesBefore = 0;
+    double secondsBefore = 0;
     int startEpoch = 1;
     ComputationGraph net = network;
     Optional<Path> resumeFrom = Optional.empty();
@@ -166,6 +167,8 @@ public final class SparkTrainer {
         tokens = state.tokens();
         startEpoch = state.epoch();
         startIndex = state.nextIndex();
+        examplesBefore = state.examples();
+        secondsBefore = state.seconds();
         progress.line("train resuming from %s: epoch %d, step %d", resumeFrom.get(), startEpoch, step);
       }
     } catch (IOException e) {
@@ -279,14 +282,15 @@ public final class SparkTrainer {
         m.put("learningRate", schedule.valueAt((int) (step / workers) - 1, epoch));
         double trainingSeconds = progress.elapsedSeconds() - start;
         m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, trainingSeconds));
-        // Since this run (or resume) started: training time excludes JVM start, validation and evaluation.
-        m.put("examples", examplesSinceStart);
-        m.put("seconds", trainingSeconds);
+        // Over every run this one resumes: training time excludes JVM start, validation and evaluation.
+        m.put("examples", examplesBefore + examplesSinceStart);
+        m.put("seconds", secondsBefore + trainingSeconds);
         options.metrics().accept(m);
         boolean last = config.maxSteps() > 0 && step >= config.maxSteps();
         if (options.checkpointDir() != null && options.checkpointEvery() > 0
             && (step - lastCheckpoint >= options.checkpointEvery() || last)) {
-          checkpoint(options, sparkNet, new Checkpoint(epoch, hi, step, tokens, options.configSha256()));
+          checkpoint(options, sparkNet, new Checkpoint(epoch, hi, step, tokens, options.configSha256(),
+              examplesBefore + examplesSinceStart, secondsBefore + trainingSeconds));
           lastCheckpoint = step;
         }
         if (last) {
@@ -307,7 +311,8 @@ public final class SparkTrainer {
       offer(best, epoch, validationLoss.get(validationLoss.size() - 1), sparkNet.getNetwork());
       options.afterEpoch().accept(current, epoch);
       if (options.checkpointDir() != null && options.checkpointEvery() > 0 && step > lastCheckpoint) {
-        checkpoint(options, sparkNet, new Checkpoint(epoch + 1, 0, step, tokens, options.configSha256()));
+        checkpoint(options, sparkNet, new Checkpoint(epoch + 1, 0, step, tokens, options.configSha256(),
+            examplesBefore + examplesSinceStart, secondsBefore + progress.elapsedSeconds() - start));
         lastCheckpoint = step;
       }
     }

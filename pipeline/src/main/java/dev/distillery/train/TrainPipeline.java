@@ -60,6 +60,10 @@ public final class TrainPipeline {
       throw new dev.distillery.config.ConfigException("Cannot train: output already holds checkpoints "
           + "(pass --resume to continue them, or choose another directory): " + output);
     }
+    dev.distillery.storage.StagedOutput.requireWritable("train", output);
+    if (resume || config.train().checkpointEvery() > 0) {
+      ResumeCheck.check("train", checkpoints, config, resume, progress);
+    }
     Corpus read = CorpusReader.read(spark, input, config.corpus());
     progress.line("corpus %s: %s", input, read.summary());
     // The same Spark NLP normalization as prepare, so the teacher is trained on the text it will score.

@@ -10,7 +10,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.corpus.DataException;
 import dev.distillery.model.ModelBundle;
+import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.train.Progress;
@@ -22,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
 import org.apache.spark.sql.SparkSession;
@@ -234,6 +237,97 @@ class DistillPipelineTest {
     io = assertThrows(IOException.class,
         () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s5"), false, null, QUIET));
     assertTrue(io.getMessage().startsWith("Cannot read targets: no _manifest.json"), io.getMessage());
+  }
+
+  @Test
+  void resumeRefusesAChangedModelObjectiveOrRateNamingTheKeysAndContinuesTheCounters() throws Exception {
+    Path out = dir.resolve("changed");
+    DistillPipeline.run(spark, config("distill.loss=kl", "train.max-steps=4", "distill.checkpoint-every=2",
+        "distill.eval-examples=0"), targets, out, false, null, QUIET);
+    Map<String, String> refused = Map.of(
+        "distill.loss=ce", "distill.loss kl -> ce",
+        "distill.student.hidden=64", "distill.student.hidden 32 -> 64",
+        "train.learning-rate=0.02", "train.learning-rate 0.01 -> 0.02");
+    for (Map.Entry<String, String> change : refused.entrySet()) {
+      List<String> keys = new ArrayList<>(List.of("distill.loss=kl", "train.max-steps=8", "distill.checkpoint-every=2",
+          "distill.eval-examples=0"));
+      keys.add(change.getKey());
+      ConfigException e = assertThrows(ConfigException.class,
+          () -> DistillPipeline.run(spark, config(keys.toArray(String[]::new)), targets, out, true, null, QUIET));
+      assertTrue(e.getMessage().startsWith("Cannot resume distill: the checkpoints were made with other values")
+          && e.getMessage().contains(change.getValue()) && e.getMessage().endsWith(out.resolve("checkpoints").toString()),
+          e.getMessage());
+    }
+    int linesBefore = Files.readAllLines(out.resolve("metrics.jsonl")).size();
+    long examplesBefore = lastMetric(out, "examples");
+    double secondsBefore = Double.parseDouble(String.valueOf(lastMetricValue(out, "seconds")));
+    // train.max-steps only says how long to train: allowed.
+    DistillPipeline.run(spark, config("distill.loss=kl", "train.max-steps=8", "distill.checkpoint-every=2",
+        "distill.eval-examples=0"), targets, out, true, null, QUIET);
+    List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+    ObjectMapper json = new ObjectMapper();
+    var firstResumed = json.readTree(lines.get(linesBefore));
+    assertTrue(firstResumed.get("examples").asLong() > examplesBefore, "examples continue: " + firstResumed);
+    assertTrue(firstResumed.get("seconds").asDouble() > secondsBefore, "seconds continue: " + firstResumed);
+  }
+
+  private static long lastMetric(Path student, String key) throws IOException {
+    return Long.parseLong(String.valueOf(lastMetricValue(student, key)));
+  }
+
+  private static Object lastMetricValue(Path student, String key) throws IOException {
+    List<String> lines = Files.readAllLines(student.resolve("metrics.jsonl"));
+    return new ObjectMapper().readTree(lines.get(lines.size() - 1)).get(key).asText();
+  }
+
+  @Test
+  void targetsThatDisagreeWithTheirManifestAreRefusedBeforeTrainingNamingTheShardOrField() throws Exception {
+    Path copy = dir.resolve("damaged");
+    copyTree(targets, copy);
+    Manifest m = Manifest.read(copy);
+    Manifest.DataFile file = m.files().get(0);
+    Files.delete(copy.resolve(file.path()));
+    DataException e = assertThrows(DataException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("d1"), false, null, QUIET));
+    assertEquals("Cannot distill: shard " + file.shard() + " is incomplete: its file " + file.path()
+        + " listed in the manifest is missing: " + copy, e.getMessage());
+
+    copyTree(targets, copy);
+    Path shard = copy.resolve(file.path());
+    byte[] bytes = Files.readAllBytes(shard);
+    Files.write(shard, java.util.Arrays.copyOf(bytes, bytes.length / 2)); // a lost write
+    e = assertThrows(DataException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("d2"), false, null, QUIET));
+    assertTrue(e.getMessage().startsWith("Cannot distill: shard " + file.shard() + " is damaged: ")
+        && e.getMessage().endsWith(shard.toString()), e.getMessage());
+
+    // A manifest from before per-file checksums: the row count still finds the lost shard.
+    copyTree(targets, copy);
+    Path manifest = copy.resolve(PreparePipeline.MANIFEST);
+    ObjectMapper json = new ObjectMapper();
+    ObjectNode node = (ObjectNode) json.readTree(manifest.toFile());
+    node.remove("files");
+    json.writeValue(manifest.toFile(), node);
+    Files.delete(copy.resolve(file.path()));
+    e = assertThrows(DataException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("d3"), false, null, QUIET));
+    assertTrue(e.getMessage().contains("rows in 1 shards where the manifest has " + m.rows() + " rows in 2"),
+        e.getMessage());
+
+    copyTree(targets, copy);
+    node = (ObjectNode) json.readTree(manifest.toFile());
+    node.put("topK", 8);
+    json.writeValue(manifest.toFile(), node);
+    e = assertThrows(DataException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("d4"), false, null, QUIET));
+    assertEquals("Cannot distill: the stored top-k lists hold 6 entries where the manifest's topK is 8 (field topK): "
+        + copy, e.getMessage());
+
+    Files.writeString(manifest, "{\"schemaVersion\": 1, \"rows\": ");
+    e = assertThrows(DataException.class,
+        () -> DistillPipeline.run(spark, config(), copy, dir.resolve("d5"), false, null, QUIET));
+    assertTrue(e.getMessage().startsWith("Cannot read targets: _manifest.json is not a valid manifest")
+        && e.getMessage().endsWith(manifest.toString()), e.getMessage());
   }
 
   static void copyTree(Path from, Path to) throws IOException {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.DataException;
@@ -17,6 +18,7 @@ import dev.distillery.testing.TestSpark;
 import dev.distillery.train.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -29,9 +31,11 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.stream.Stream;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -236,9 +240,104 @@ class PreparePipelineTest {
 
   @Test
   void refusesToMixTwoRunsInOneOutput() {
-    DataException e = assertThrows(DataException.class,
+    ConfigException e = assertThrows(ConfigException.class,
         () -> PreparePipeline.run(spark, config, corpus.toString(), teacher, targets, QUIET));
     assertTrue(e.getMessage().startsWith("Cannot prepare: output already exists"), e.getMessage());
+  }
+
+  static DistilleryConfig overwriting() {
+    return ConfigLoader.load(Optional.empty(), List.of(
+        "tokenizer.vocab-size=300", "model.max-tokens=400", "prepare.shards=2", "prepare.top-k=5",
+        "prepare.samples=0", "decode.max-new-tokens=4", "prepare.overwrite=true"));
+  }
+
+  @Test
+  void overwriteRefusesWhatPrepareDidNotWriteAndNeverAnInput() throws Exception {
+    Path others = dir.resolve("others");
+    Files.createDirectories(others);
+    Files.writeString(others.resolve("notes.txt"), "someone's work");
+    Path plain = dir.resolve("plain.txt");
+    Files.writeString(plain, "a file");
+    String teacherSha = dev.distillery.util.Hashing.sha256(teacher.resolve("model.zip"));
+    Map<Path, String> refusals = new LinkedHashMap<>();
+    refusals.put(others, "Cannot prepare: --overwrite replaces only a previous prepare output, and this directory "
+        + "has no _manifest.json");
+    refusals.put(plain, "Cannot prepare: the output is a file, not a directory");
+    refusals.put(corpus.getParent(), "Cannot prepare: the output holds one of the run's inputs");
+    refusals.put(teacher, "Cannot prepare: the output is one of the run's inputs");
+    for (Map.Entry<Path, String> r : refusals.entrySet()) {
+      ConfigException e = assertThrows(ConfigException.class,
+          () -> PreparePipeline.run(spark, overwriting(), corpus.toString(), teacher, r.getKey(), QUIET));
+      assertTrue(e.getMessage().startsWith(r.getValue()) && e.getMessage().endsWith(r.getKey().toString()),
+          e.getMessage());
+    }
+    assertEquals("someone's work", Files.readString(others.resolve("notes.txt")));
+    assertEquals("a file", Files.readString(plain));
+    assertTrue(Files.isRegularFile(corpus));
+    assertEquals(teacherSha, dev.distillery.util.Hashing.sha256(teacher.resolve("model.zip")));
+  }
+
+  @Test
+  void aFailedOverwriteLeavesThePreviousTargetsAsTheyWere() throws Exception {
+    Path out = dir.resolve("kept");
+    PreparePipeline.run(spark, config, corpus.toString(), teacher, out, QUIET);
+    Map<String, String> before = checksums(out);
+    // The corpus is gone: the run fails after it has started writing its new output beside the old.
+    assertThrows(Exception.class,
+        () -> PreparePipeline.run(spark, overwriting(), dir.resolve("gone.jsonl").toString(), teacher, out, QUIET));
+    assertEquals(before, checksums(out));
+    try (Stream<Path> siblings = Files.list(dir)) {
+      assertTrue(siblings.noneMatch(p -> p.getFileName().toString().startsWith(".kept.")),
+          "no staging directory is left behind");
+    }
+  }
+
+  @Test
+  void anUnwritableOutputIsRefusedBeforeAnyTeacherWork() throws Exception {
+    Path file = dir.resolve("a-file");
+    Files.writeString(file, "x");
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> PreparePipeline.run(spark, config, corpus.toString(), teacher, file.resolve("targets"), QUIET));
+    assertTrue(e.getMessage().startsWith("Cannot prepare: the output location is not writable"), e.getMessage());
+    assertTrue(e.getMessage().endsWith(file.toString()), e.getMessage());
+  }
+
+  @Test
+  void inspectRefusesTargetsWithAMissingShardFileOrAnEditedTopK() throws Exception {
+    Path copy = dir.resolve("inspect-copy");
+    copyTree(targets, copy);
+    Manifest m = Manifest.read(copy);
+    Manifest.DataFile lost = m.files().get(m.files().size() - 1);
+    Files.delete(copy.resolve(lost.path()));
+    DataException e = assertThrows(DataException.class, () -> Inspect.run(spark, copy, 1));
+    assertEquals("Cannot inspect: shard " + lost.shard() + " is incomplete: its file " + lost.path()
+        + " listed in the manifest is missing: " + copy, e.getMessage());
+
+    copyTree(targets, copy);
+    Path manifestFile = copy.resolve(PreparePipeline.MANIFEST);
+    Files.writeString(manifestFile, Files.readString(manifestFile).replace("\"topK\" : 5", "\"topK\" : 8"));
+    e = assertThrows(DataException.class, () -> Inspect.run(spark, copy, 1));
+    assertEquals("Cannot inspect: the stored top-k lists hold 5 entries where the manifest's topK is 8 "
+        + "(field topK): " + copy, e.getMessage());
+  }
+
+  static Map<String, String> checksums(Path root) throws IOException {
+    Map<String, String> out = new java.util.TreeMap<>();
+    try (Stream<Path> files = Files.walk(root)) {
+      for (Path p : files.filter(Files::isRegularFile).toList()) {
+        out.put(root.relativize(p).toString(), dev.distillery.util.Hashing.sha256(p));
+      }
+    }
+    return out;
+  }
+
+  static void copyTree(Path from, Path to) throws IOException {
+    dev.distillery.util.FileTrees.deleteRecursively(to);
+    try (Stream<Path> s = Files.walk(from)) {
+      for (Path p : s.toList()) {
+        Files.copy(p, to.resolve(from.relativize(p).toString()));
+      }
+    }
   }
 
   @Test

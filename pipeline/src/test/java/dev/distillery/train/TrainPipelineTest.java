@@ -79,4 +79,13 @@ class TrainPipelineTest {
     assertTrue(refused.getMessage().startsWith("Cannot train: train.init has "), refused.getMessage());
     assertTrue(refused.getMessage().endsWith(first.toString()), refused.getMessage());
   }
+  @Test
+  void anUnwritableOutputIsRefusedBeforeAnyWork(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("a-file");
+    Files.writeString(file, "x");
+    ConfigException e = assertThrows(ConfigException.class, () -> TrainPipeline.run(TestSpark.get(),
+        TinyModels.config(), dir.resolve("no-such-corpus.jsonl").toString(), file.resolve("model"), QUIET));
+    assertTrue(e.getMessage().startsWith("Cannot train: the output location is not writable (")
+        && e.getMessage().contains(": " + file), e.getMessage());
+  }
 }
