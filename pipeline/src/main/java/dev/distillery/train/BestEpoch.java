@@ -49,13 +49,21 @@ final class BestEpoch {
 
   /** Keeps {@code net}'s parameters if {@code loss} is lower than every earlier offer's; returns whether it did. */
   boolean offer(int epoch, double loss, ComputationGraph net) throws IOException {
+    return offer(epoch, loss, net, true);
+  }
+
+  /**
+   * @param persist also write it to the directory; false for a point inside an epoch (a
+   *     {@code train.max-steps} stop), which a resumed run must not compare against whole epochs
+   */
+  boolean offer(int epoch, double loss, ComputationGraph net, boolean persist) throws IOException {
     if (!(loss < this.loss)) {
       return false;
     }
     this.epoch = epoch;
     this.loss = loss;
     this.params = net.params().dup();
-    if (dir != null) {
+    if (dir != null && persist) {
       Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
       FileTrees.deleteRecursively(tmp);
       Files.createDirectories(tmp);

@@ -192,6 +192,8 @@ public final class SparkTrainer {
       // Replaces every layer's Adam rate with the schedule, keeping Adam's state.
       net.setLearningRate(schedule);
     }
+    MinibatchSeed seeds = new MinibatchSeed(config.seed());
+    master.addHook(seeds);
     SparkComputationGraph sparkNet = new SparkComputationGraph(jsc, net, master);
     UpdateCounter counter = new UpdateCounter();
     List<org.deeplearning4j.optimize.api.TrainingListener> listeners = new ArrayList<>(List.of(counter));
@@ -253,6 +255,7 @@ public final class SparkTrainer {
           long before = step + (r - from) * stats[0] / Math.max(1, hi - from);
           counter.setBase((int) (before / workers));
           JavaRDD<Batch<E>> part = selected.filter(b -> b.index() >= rFrom && b.index() < rTo);
+          seeds.setRound(before);
           sparkNet.fit(part.map(b -> encoder.encode(b.examples(), done)));
           scoreSum += sparkNet.getScore();
           scoredRounds++;
@@ -299,7 +302,8 @@ public final class SparkTrainer {
           validationLoss.add(validate(current, validation));
           progress.line("train stopped at train.max-steps %d, validation loss %.4f", config.maxSteps(),
               validationLoss.get(validationLoss.size() - 1));
-          offer(best, epoch, validationLoss.get(validationLoss.size() - 1), sparkNet.getNetwork());
+          // In memory only: a resumed run continues this epoch and offers it whole.
+          offer(best, epoch, validationLoss.get(validationLoss.size() - 1), sparkNet.getNetwork(), false);
           break outer;
         }
       }
@@ -327,11 +331,15 @@ public final class SparkTrainer {
   }
 
   private static void offer(BestEpoch best, int epoch, double loss, ComputationGraph net) {
+    offer(best, epoch, loss, net, true);
+  }
+
+  private static void offer(BestEpoch best, int epoch, double loss, ComputationGraph net, boolean persist) {
     if (best == null || Double.isNaN(loss)) {
       return;
     }
     try {
-      best.offer(epoch, loss, net);
+      best.offer(epoch, loss, net, persist);
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot keep the best epoch: " + e.getMessage(), e);
     }

@@ -190,6 +190,39 @@ class DistillPipelineTest {
     }
   }
 
+  @ParameterizedTest
+  @ValueSource(strings = {"lstm", "transformer"})
+  void aRunKilledAfterACheckpointAndResumedEndsBitForBitWhereTheWholeRunDid(String architecture) throws Exception {
+    // The transformer student drops out: its masks must be drawn again exactly as before.
+    List<String> keys = List.of("train.epochs=2", "distill.checkpoint-every=4", "distill.keep-checkpoints=20",
+        "distill.eval-examples=0", "distill.student.architecture=" + architecture, "distill.student.heads=2",
+        "distill.student.dropout=" + (architecture.equals("transformer") ? 0.1 : 0));
+    Path whole = dir.resolve("uninterrupted-" + architecture);
+    DistillPipeline.run(spark, config(keys.toArray(String[]::new)), targets, whole, false, null, QUIET);
+
+    // What a kill -9 after the step-8 checkpoint (inside epoch 1) leaves: that checkpoint and the ones
+    // before it, the metrics so far, no model and no best epoch yet.
+    Path killed = dir.resolve("killed-" + architecture);
+    copyTree(whole, killed);
+    dev.distillery.util.FileTrees.deleteRecursively(killed.resolve("model"));
+    Path checkpoints = killed.resolve("checkpoints");
+    dev.distillery.util.FileTrees.deleteRecursively(checkpoints.resolve("best"));
+    try (Stream<Path> s = Files.list(checkpoints)) {
+      for (Path p : s.filter(p -> p.getFileName().toString().matches("step-\\d+")).toList()) {
+        if (Long.parseLong(p.getFileName().toString().substring(5)) > 8) {
+          dev.distillery.util.FileTrees.deleteRecursively(p);
+        }
+      }
+    }
+    DistillPipeline.run(spark, config(keys.toArray(String[]::new)), targets, killed, true, null, QUIET);
+
+    org.junit.jupiter.api.Assertions.assertArrayEquals(
+        ModelBundle.load(whole.resolve("model")).graph().params().data().asFloat(),
+        ModelBundle.load(killed.resolve("model")).graph().params().data().asFloat(),
+        "final parameters, bit for bit");
+    assertEquals(losses(whole), losses(killed), "the same loss curve");
+  }
+
   @Test
   void refusesToOverwriteAStudentWithoutResume() throws Exception {
     Path out = dir.resolve("twice");
