@@ -68,6 +68,7 @@ final class DemoCommand implements Callable<Integer> {
     List<String> o = new ArrayList<>(overrides);
     o.add("prepare.overwrite=true");
     DistilleryConfig conf = ConfigLoader.load(Optional.of(config), o);
+    replaceable(output, List.of(teacherDir, sample, config));
     SparkSession spark = Sessions.get(conf.spark(), Optional.ofNullable(master));
     Progress progress = new Progress(System.out);
     Path train = sample.resolve("es-en.train.jsonl");
@@ -77,6 +78,7 @@ final class DemoCommand implements Callable<Integer> {
         ? sample.resolve("es-en.test.jsonl") : sample.resolve("es-en.heldout.jsonl");
     dev.distillery.util.FileTrees.deleteRecursively(output);
     Files.createDirectories(output);
+    Files.writeString(output.resolve(MARKER), "written by bin/distillery demo; a rerun replaces this directory\n");
     int stages = 4 + losses.size();
 
     Path teacherModel;
@@ -145,6 +147,34 @@ final class DemoCommand implements Callable<Integer> {
     }
     progress.line("demo done in %.0f s; everything is in %s (report.html per student)", progress.elapsedSeconds(), output);
     return 0;
+  }
+
+  /** Marks a directory the demo wrote, which a rerun may delete and write again. */
+  static final String MARKER = ".distillery-demo";
+
+  /** Refuses to delete an output that holds an input or files the demo did not write. */
+  private static void replaceable(Path output, List<Path> inputs) throws java.io.IOException {
+    Path out = output.toAbsolutePath().normalize();
+    for (Path input : inputs) {
+      if (input.toAbsolutePath().normalize().startsWith(out)) {
+        throw new dev.distillery.config.ConfigException("Cannot run the demo: --output holds one of its inputs ("
+            + input + "), which a rerun would delete: " + output);
+      }
+    }
+    if (Files.isRegularFile(out)) {
+      throw new dev.distillery.config.ConfigException("Cannot run the demo: --output is a file: " + output);
+    }
+    // Demos before the marker are recognized by their targets.
+    boolean demo = Files.isRegularFile(out.resolve(MARKER))
+        || Files.isRegularFile(out.resolve("targets").resolve(PreparePipeline.MANIFEST));
+    if (Files.isDirectory(out) && !demo) {
+      try (var entries = Files.list(out)) {
+        if (entries.findAny().isPresent()) {
+          throw new dev.distillery.config.ConfigException("Cannot run the demo: --output holds files the demo did not "
+              + "write (no " + MARKER + "), which a rerun would delete: " + output);
+        }
+      }
+    }
   }
 
   private static String fmt(double v) {

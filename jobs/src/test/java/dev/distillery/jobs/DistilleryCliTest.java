@@ -97,6 +97,18 @@ class DistilleryCliTest {
   }
 
   @Test
+  void demoRefusesToDeleteAnOutputItDidNotWrite() throws Exception {
+    Path mine = dir.resolve("mine");
+    Files.createDirectories(mine);
+    Files.writeString(mine.resolve("thesis.tex"), "years of work");
+    assertEquals(2, run("demo", "--output", mine.toString(), "--sample", repo("data/sample").toString(),
+        "--config", repo("conf/examples/demo.conf").toString(), "--teacher", repo("models/teacher-es-en").toString()));
+    assertTrue(err.toString().contains("Cannot run the demo: --output holds files the demo did not write"),
+        err.toString());
+    assertEquals("years of work", Files.readString(mine.resolve("thesis.tex")));
+  }
+
+  @Test
   void unusableCorpusExitsOneWithTheReason() throws Exception {
     Path bad = dir.resolve("bad.jsonl");
     Files.writeString(bad, "not json\nnor this\n");

@@ -60,6 +60,11 @@ public final class TrainPipeline {
       throw new dev.distillery.config.ConfigException("Cannot train: output already holds checkpoints "
           + "(pass --resume to continue them, or choose another directory): " + output);
     }
+    // A finished model is never replaced in place: a failed run would leave it mixed with the new one's files.
+    if (!resume && java.nio.file.Files.exists(output.resolve(ModelBundle.META_FILE))) {
+      throw new dev.distillery.config.ConfigException("Cannot train: output already holds a model "
+          + "(choose another directory, or delete it first): " + output);
+    }
     dev.distillery.storage.StagedOutput.requireWritable("train", output);
     if (resume || config.train().checkpointEvery() > 0) {
       ResumeCheck.check("train", checkpoints, config, resume, progress);

@@ -73,6 +73,11 @@ class TrainPipelineTest {
     assertEquals(Files.readString(first.resolve(ModelBundle.TOKENIZER_FILE)),
         Files.readString(dir.resolve("second").resolve(ModelBundle.TOKENIZER_FILE)));
 
+    ConfigException again2 = assertThrows(ConfigException.class, () -> TrainPipeline.run(TestSpark.get(),
+        TinyModels.config("train.epochs=1"), corpus, first, QUIET));
+    assertEquals("Cannot train: output already holds a model (choose another directory, or delete it first): "
+        + first, again2.getMessage());
+
     DistilleryConfig wider = TinyModels.config("train.epochs=1", "model.hidden=32", "train.init=" + first);
     ConfigException refused = assertThrows(ConfigException.class,
         () -> TrainPipeline.run(TestSpark.get(), wider, corpus, dir.resolve("third"), QUIET));
