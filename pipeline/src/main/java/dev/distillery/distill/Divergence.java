@@ -4,8 +4,9 @@ package dev.distillery.distill;
  * Divergences between the teacher's k+1 buckets {@code P = (p_1..p_k, r)} and the student's
  * {@code Q = (q(v_1)..q(v_k), 1 − Σ q(v_i))}, with their gradients with respect to {@code Q}. On
  * buckets every f-divergence is a lower bound of the full-vocabulary one and exact when the tail is
- * empty (see docs METHODS: "tail bucket"). Pure functions on arrays, checked against direct
- * double-precision computations and finite differences in {@code DivergenceTest}.
+ * empty (by the data-processing inequality: merging the tail tokens into one bucket can only lose
+ * divergence). Pure functions on arrays, checked against direct double-precision computations and
+ * finite differences in {@code BucketLossTest}.
  *
  * <ul>
  *   <li>{@link #KL}: forward KL {@code Σ P log(P/Q)} — token-level KD (Kim &amp; Rush 2016).

@@ -5,7 +5,7 @@ import java.io.Serializable;
 import java.util.List;
 
 /**
- * Which sequences each loss trains on and how its parts are weighted (docs METHODS):
+ * Which sequences each loss trains on and how its parts are weighted (the papers are cited per loss):
  *
  * <ul>
  *   <li>{@code ce}: references, cross-entropy — the reference-only baseline.

@@ -79,13 +79,15 @@ public final class Targets {
     /** The reference as a plain sequence (validation cross-entropy, decoding prompts). */
     public static TokenizedExample reference(Row row) {
       Row ref = row.getAs("reference");
-      return TokenizedExample.of(row.getAs("id"), ints(row.getList(row.fieldIndex("source_ids"))), ints(ref.getList(0)));
+      return TokenizedExample.of(row.getAs("id"), ints(row.getList(row.fieldIndex("source_ids"))),
+          ints(ref.getList(ref.fieldIndex("ids"))));
     }
 
     private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
-      List<Object> topIds = output.getList(3);
-      List<Object> topLps = output.getList(4);
-      List<Object> tails = output.getList(5);
+      // By name: a Parquet file whose struct fields come in another order still reads right.
+      List<Object> topIds = output.getList(output.fieldIndex("topk_ids"));
+      List<Object> topLps = output.getList(output.fieldIndex("topk_logprobs"));
+      List<Object> tails = output.getList(output.fieldIndex("tail_mass"));
       int positions = tails.size();
       int[][] ids = new int[positions][];
       float[][] lps = new float[positions][];
@@ -99,7 +101,8 @@ public final class Targets {
         }
         tail[p] = (Float) tails.get(p);
       }
-      return Targets.example(id, source, ints(output.getList(0)), output.getBoolean(2), ids, lps, tail, role, k);
+      return Targets.example(id, source, ints(output.getList(output.fieldIndex("ids"))),
+          output.getBoolean(output.fieldIndex("finished")), ids, lps, tail, role, k);
     }
   }
 

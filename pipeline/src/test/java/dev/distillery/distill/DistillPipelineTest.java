@@ -363,6 +363,29 @@ class DistillPipelineTest {
         && e.getMessage().endsWith(manifest.toString()), e.getMessage());
   }
 
+  @Test
+  void targetsWhoseStructFieldsComeInAnotherOrderTrainOnTheSameSequences() {
+    String reordered = "named_struct('tail_mass', %1$s.tail_mass, 'topk_logprobs', %1$s.topk_logprobs, "
+        + "'topk_ids', %1$s.topk_ids, 'finished', %1$s.finished, 'logprob', %1$s.logprob, 'ids', %1$s.ids)";
+    var original = spark.read().parquet(targets.toString()).orderBy("id");
+    var shuffled = original.selectExpr("samples", "shard", String.format(reordered, "beam") + " AS beam",
+        String.format(reordered, "reference") + " AS reference", "source_ids", "target", "source", "id");
+    Targets.Expander expander = new Targets.Expander(LossPlan.of(config("distill.loss=hybrid").distill()), 6);
+    List<org.apache.spark.sql.Row> a = original.collectAsList();
+    List<org.apache.spark.sql.Row> b = shuffled.collectAsList();
+    for (int i = 0; i < a.size(); i++) {
+      List<DistillExample> x = expander.expand(a.get(i));
+      List<DistillExample> y = expander.expand(b.get(i));
+      assertEquals(x.size(), y.size());
+      for (int j = 0; j < x.size(); j++) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(x.get(j).tokens(), y.get(j).tokens());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(x.get(j).labels(), y.get(j).labels());
+        assertEquals(x.get(j).lastHasGold(), y.get(j).lastHasGold());
+      }
+    }
+    assertTrue(a.size() > 10, "rows " + a.size());
+  }
+
   static void copyTree(Path from, Path to) throws IOException {
     if (Files.exists(to)) {
       try (Stream<Path> s = Files.walk(to)) {
