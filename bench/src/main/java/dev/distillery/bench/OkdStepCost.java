@@ -2,7 +2,7 @@ package dev.distillery.bench;
 
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.distill.DistillExample;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.model.Architecture;
 import dev.distillery.model.Batches;
 import dev.distillery.model.LanguageModel;

@@ -1,7 +1,7 @@
 package dev.distillery.jobs;
 
 import dev.distillery.config.ConfigException;
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

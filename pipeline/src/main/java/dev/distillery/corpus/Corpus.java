@@ -1,5 +1,6 @@
 package dev.distillery.corpus;
 
+import dev.distillery.errors.DataException;
 import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;

@@ -1,5 +1,6 @@
 package dev.distillery.corpus;
 
+import dev.distillery.errors.DataException;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.concat_ws;
 import static org.apache.spark.sql.functions.first;

@@ -1,5 +1,9 @@
 package dev.distillery.distill;
 
+import dev.distillery.loss.Divergence;
+import dev.distillery.loss.DistillExample;
+import dev.distillery.loss.CompactLabels;
+import dev.distillery.loss.BucketLoss;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;

@@ -1,5 +1,6 @@
 package dev.distillery.distill;
 
+import dev.distillery.loss.DistillExample;
 import dev.distillery.config.DistilleryConfig;
 import java.io.Serializable;
 import java.util.List;

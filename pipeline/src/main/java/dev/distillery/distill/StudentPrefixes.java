@@ -1,5 +1,6 @@
 package dev.distillery.distill;
 
+import dev.distillery.loss.DistillExample;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;

@@ -1,5 +1,7 @@
 package dev.distillery.distill;
 
+import dev.distillery.loss.DistillExample;
+import dev.distillery.loss.CompactLabels;
 import dev.distillery.config.ConfigException;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;

@@ -7,7 +7,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * What decoding and teacher scoring need from a causal language model over {@code <s> source <sep>
  * target </s>} in Distillery's ids: the DL4J {@link LanguageModel} that Distillery trains, or a teacher
- * exported to ONNX ({@link dev.distillery.teacher.OnnxCausalModel}). Not thread-safe unless the
+ * exported to ONNX ({@code teacher.OnnxCausalModel}). Not thread-safe unless the
  * implementation says so.
  */
 public interface CausalModel {

@@ -74,7 +74,7 @@ public final class ModelBundle {
     try {
       meta = JSON.readValue(dir.resolve(META_FILE).toFile(), Map.class);
     } catch (com.fasterxml.jackson.core.JacksonException e) {
-      throw new dev.distillery.corpus.DataException("Cannot load model: " + META_FILE + " is not valid JSON ("
+      throw new dev.distillery.errors.DataException("Cannot load model: " + META_FILE + " is not valid JSON ("
           + e.getOriginalMessage() + "): " + dir.resolve(META_FILE));
     }
     if (!"distillery-model".equals(meta.get("format"))) {

@@ -36,13 +36,13 @@ public final class ModelZip {
         }
       }
     } catch (java.util.zip.ZipException | java.io.EOFException e) {
-      throw new dev.distillery.corpus.DataException("Cannot load model: " + zip.getFileName()
+      throw new dev.distillery.errors.DataException("Cannot load model: " + zip.getFileName()
           + " is damaged or not a model (" + e.getMessage() + "): " + zip);
     }
     try {
       return ModelSerializer.restoreComputationGraph(zip.toFile(), true);
     } catch (RuntimeException e) {
-      throw new dev.distillery.corpus.DataException("Cannot load model: " + zip.getFileName()
+      throw new dev.distillery.errors.DataException("Cannot load model: " + zip.getFileName()
           + " holds no readable DL4J graph (" + e + "): " + zip);
     }
   }

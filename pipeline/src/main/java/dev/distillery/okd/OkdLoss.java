@@ -1,6 +1,6 @@
 package dev.distillery.okd;
 
-import dev.distillery.distill.RowLoss;
+import dev.distillery.loss.RowLoss;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;

@@ -2,7 +2,7 @@ package dev.distillery.okd;
 
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.distill.DistillExample;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.LoraAdapter;
 import dev.distillery.model.ModelBundle;

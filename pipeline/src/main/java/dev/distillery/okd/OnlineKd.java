@@ -1,9 +1,9 @@
 package dev.distillery.okd;
 
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.distill.BucketLoss;
-import dev.distillery.distill.DistillExample;
-import dev.distillery.distill.Divergence;
+import dev.distillery.loss.BucketLoss;
+import dev.distillery.loss.DistillExample;
+import dev.distillery.loss.Divergence;
 import dev.distillery.model.Architecture;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.LoraAdapter;

@@ -89,7 +89,7 @@ public record Manifest(
     try {
       m = JSON.readValue(file.toFile(), Manifest.class);
     } catch (com.fasterxml.jackson.core.JacksonException e) {
-      throw new dev.distillery.corpus.DataException("Cannot read targets: " + PreparePipeline.MANIFEST
+      throw new dev.distillery.errors.DataException("Cannot read targets: " + PreparePipeline.MANIFEST
           + " is not a valid manifest (" + e.getOriginalMessage() + "): " + file);
     }
     if (m.schemaVersion() > TargetsSchema.VERSION) {

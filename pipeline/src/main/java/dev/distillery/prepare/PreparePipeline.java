@@ -3,7 +3,7 @@ package dev.distillery.prepare;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;

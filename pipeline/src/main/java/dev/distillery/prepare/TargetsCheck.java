@@ -1,6 +1,6 @@
 package dev.distillery.prepare;
 
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import dev.distillery.util.Hashing;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package dev.distillery.spark;
 
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.SparkConf;

@@ -1,7 +1,8 @@
 package dev.distillery.teacher;
 
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import dev.distillery.model.CausalModel;
+import dev.distillery.tokenizer.HfVocabulary;
 import dev.distillery.tokenizer.TextTokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -11,7 +11,7 @@ import java.nio.file.Path;
  * Text to token ids and back in Distillery's id convention: ids 0–4 are {@code <pad> <unk> <s> </s>
  * <sep>} ({@link BpeTokenizer#PAD} ...), everything else is the vocabulary proper. Sequences are
  * {@code <s> source <sep> target </s>}. Two kinds: {@link BpeTokenizer}, trained by Distillery, and
- * {@link dev.distillery.teacher.HfVocabulary}, a Hugging Face {@code tokenizer.json} (an ONNX teacher's) mapped into that
+ * {@link HfVocabulary}, a Hugging Face {@code tokenizer.json} (an ONNX teacher's) mapped into that
  * convention. Serializable: tokenizers travel to Spark executors in broadcasts.
  */
 public interface TextTokenizer extends Serializable {
@@ -45,7 +45,7 @@ public interface TextTokenizer extends Serializable {
       throw new IOException("Cannot load tokenizer: not valid JSON (" + e.getMessage() + "): " + file, e);
     }
     if (root != null && root.path("model").isObject()) {
-      return dev.distillery.teacher.HfVocabulary.of(bytes, file.toString());
+      return HfVocabulary.of(bytes, file.toString());
     }
     return BpeTokenizer.load(file);
   }

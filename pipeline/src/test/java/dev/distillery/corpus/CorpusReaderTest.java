@@ -1,5 +1,6 @@
 package dev.distillery.corpus;
 
+import dev.distillery.errors.DataException;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,6 @@
 package dev.distillery.distill;
 
+import dev.distillery.loss.DistillExample;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,7 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;

@@ -3,7 +3,7 @@ package dev.distillery.distill;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.distillery.distill.DistillExample.Role;
+import dev.distillery.loss.DistillExample.Role;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

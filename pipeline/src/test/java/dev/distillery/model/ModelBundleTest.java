@@ -100,13 +100,13 @@ class ModelBundleTest {
     Path zip = dir.resolve(ModelBundle.MODEL_FILE);
     byte[] bytes = Files.readAllBytes(zip);
     Files.write(zip, java.util.Arrays.copyOf(bytes, bytes.length - 100)); // a lost write
-    dev.distillery.corpus.DataException e = assertThrows(dev.distillery.corpus.DataException.class,
+    dev.distillery.errors.DataException e = assertThrows(dev.distillery.errors.DataException.class,
         () -> ModelBundle.load(dir));
     assertTrue(e.getMessage().startsWith("Cannot load model: model.zip is damaged or not a model (")
         && e.getMessage().endsWith(zip.toString()), e.getMessage());
 
     Files.writeString(dir.resolve(ModelBundle.META_FILE), "{\"format\": ");
-    e = assertThrows(dev.distillery.corpus.DataException.class, () -> ModelBundle.load(dir));
+    e = assertThrows(dev.distillery.errors.DataException.class, () -> ModelBundle.load(dir));
     assertTrue(e.getMessage().startsWith("Cannot load model: model.json is not valid JSON (")
         && e.getMessage().endsWith(dir.resolve(ModelBundle.META_FILE).toString()), e.getMessage());
   }

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.distill.DistillExample;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.model.Architecture;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.LoraAdapter;

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.corpus.DataException;
+import dev.distillery.errors.DataException;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.LanguageModel;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.tokenizer.HfVocabulary;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;

@@ -1,4 +1,4 @@
-package dev.distillery.distill;
+package dev.distillery.loss;
 
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.IActivation;

@@ -1,4 +1,4 @@
-package dev.distillery.distill;
+package dev.distillery.loss;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -193,5 +193,19 @@ class BucketLossTest {
       s += x;
     }
     return s;
+  }
+  @Test
+  void studentsSavedUnderTheLossesOldPackageStillLoad() {
+    dev.distillery.config.DistilleryConfig config = dev.distillery.testing.TinyModels.config();
+    var model = dev.distillery.model.LanguageModel.create(config.model(), dev.distillery.testing.TinyModels.tokenizer(300),
+        1, dev.distillery.model.Updates.of(config.train()),
+        dev.distillery.model.OutputHead.logits(new BucketLoss(Divergence.JS, 1.0, 0.3)));
+    String json = model.graph().getConfiguration().toJson();
+    assertTrue(json.contains("\"dev.distillery.loss.BucketLoss\""), "the loss is recorded by class name");
+    var old = org.deeplearning4j.nn.conf.ComputationGraphConfiguration.fromJson(
+        json.replace("dev.distillery.loss.BucketLoss", "dev.distillery.distill.BucketLoss"));
+    var layer = (org.deeplearning4j.nn.conf.layers.BaseOutputLayer)
+        ((org.deeplearning4j.nn.conf.graph.LayerVertex) old.getVertices().get("out")).getLayerConf().getLayer();
+    assertEquals(new BucketLoss(Divergence.JS, 1.0, 0.3), layer.getLossFn());
   }
 }

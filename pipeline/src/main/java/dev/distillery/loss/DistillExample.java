@@ -1,4 +1,4 @@
-package dev.distillery.distill;
+package dev.distillery.loss;
 
 import dev.distillery.model.Sequence;
 

@@ -1,4 +1,4 @@
-package dev.distillery.distill;
+package dev.distillery.loss;
 
 /**
  * Divergences between the teacher's k+1 buckets {@code P = (p_1..p_k, r)} and the student's

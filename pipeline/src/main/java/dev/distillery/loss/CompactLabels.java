@@ -1,4 +1,4 @@
-package dev.distillery.distill;
+package dev.distillery.loss;
 
 /**
  * The label layout of one position, {@code 4 + 2k} floats, so that labels stay O(k) and never

@@ -1,10 +1,8 @@
-package dev.distillery.teacher;
+package dev.distillery.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.distillery.corpus.DataException;
-import dev.distillery.tokenizer.BpeTokenizer;
-import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.errors.DataException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
