@@ -6,7 +6,7 @@ import dev.distillery.distill.DistillPipeline;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.Sessions;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.nio.file.Files;
 import java.nio.file.Path;

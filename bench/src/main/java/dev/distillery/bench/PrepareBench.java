@@ -11,7 +11,7 @@ import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TeacherScorer;
 import dev.distillery.spark.Sessions;
 import dev.distillery.tokenizer.BpeTokenizer;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.io.OutputStream;
 import java.io.PrintStream;

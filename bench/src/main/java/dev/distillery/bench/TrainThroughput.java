@@ -7,7 +7,7 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.spark.Sessions;
 import dev.distillery.tokenizer.BpeTokenizer;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.SparkTrainer;
 import java.io.OutputStream;
 import java.io.PrintStream;

@@ -2,7 +2,7 @@ package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.distill.DistillPipeline;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

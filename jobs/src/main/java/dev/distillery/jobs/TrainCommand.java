@@ -1,7 +1,7 @@
 package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -23,7 +23,7 @@ import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Checkpoint;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.SparkTrainer;
 import dev.distillery.util.Provenance;
 import java.io.IOException;

@@ -5,7 +5,7 @@ import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.LanguageModel;
-import dev.distillery.prepare.TeacherCache;
+import dev.distillery.teacher.TeacherCache;
 import dev.distillery.prepare.TeacherOutput;
 import dev.distillery.prepare.TeacherScorer;
 import dev.distillery.spark.Device;

@@ -10,7 +10,7 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
 import java.nio.file.Path;

@@ -9,7 +9,7 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.teacher.OnnxCausalModel;
 import dev.distillery.tokenizer.TextTokenizer;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.distillery.prepare;
 
+import dev.distillery.teacher.TeacherCache;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
@@ -10,7 +11,7 @@ import dev.distillery.spark.Device;
 import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.storage.StagedOutput;
 import dev.distillery.tokenizer.TextTokenizer;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.util.Hashing;
 import dev.distillery.util.Provenance;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package dev.distillery.train;
 
+import dev.distillery.util.Progress;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package dev.distillery.train;
 
+import dev.distillery.util.Progress;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.Batches;
 import dev.distillery.model.LanguageModel;

@@ -1,5 +1,6 @@
 package dev.distillery.train;
 
+import dev.distillery.util.Progress;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;

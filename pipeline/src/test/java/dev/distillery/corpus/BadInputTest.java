@@ -9,7 +9,7 @@ import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.testing.BadCorpus;
 import dev.distillery.testing.TestSpark;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.io.OutputStream;
 import java.io.PrintStream;

@@ -18,7 +18,7 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.train.Checkpoint;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.io.OutputStream;
 import java.io.PrintStream;

@@ -15,7 +15,7 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.testing.TestSpark;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

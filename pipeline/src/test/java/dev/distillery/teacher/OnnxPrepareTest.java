@@ -20,7 +20,7 @@ import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TeacherScorer;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.testing.TinyModels;
-import dev.distillery.train.Progress;
+import dev.distillery.util.Progress;
 import dev.distillery.util.Hashing;
 import java.io.OutputStream;
 import java.io.PrintStream;

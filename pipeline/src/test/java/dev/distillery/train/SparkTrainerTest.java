@@ -1,5 +1,6 @@
 package dev.distillery.train;
 
+import dev.distillery.util.Progress;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

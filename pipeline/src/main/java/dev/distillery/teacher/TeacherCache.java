@@ -1,9 +1,8 @@
-package dev.distillery.prepare;
+package dev.distillery.teacher;
 
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
-import dev.distillery.teacher.OnnxCausalModel;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;

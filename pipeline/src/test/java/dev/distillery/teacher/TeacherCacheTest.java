@@ -1,4 +1,4 @@
-package dev.distillery.prepare;
+package dev.distillery.teacher;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package dev.distillery.train;
+package dev.distillery.util;
 
 import java.io.PrintStream;
 import java.time.Duration;
