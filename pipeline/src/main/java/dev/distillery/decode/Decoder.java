@@ -1,8 +1,8 @@
 package dev.distillery.decode;
 
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.CausalModel;
-import dev.distillery.tokenizer.BpeTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -117,14 +117,14 @@ public final class Decoder {
         boolean all = true;
         for (int i = 0; i < n; i++) {
           if (done[i]) {
-            next[i] = BpeTokenizer.PAD;
+            next[i] = TextTokenizer.PAD;
             continue;
           }
           banRepeats(lp[i], tokens[i], length[i], config.noRepeatNgram());
           int tok = randoms == null ? argmax(lp[i]) : nucleus(lp[i], randoms.get(offset + i));
           ll[i] += lp[i][tok];
           next[i] = tok;
-          if (tok == BpeTokenizer.EOS) {
+          if (tok == TextTokenizer.EOS) {
             done[i] = true;
           } else {
             tokens[i][length[i]++] = tok;
@@ -188,7 +188,7 @@ public final class Decoder {
           for (int rank = 0; rank < candidates.size(); rank++) {
             Beam cand = candidates.get(rank);
             int tok = cand.tokens()[cand.tokens().length - 1];
-            if (tok == BpeTokenizer.EOS) {
+            if (tok == TextTokenizer.EOS) {
               // An ending counts only if it ranks among the best `width` continuations; otherwise a
               // merely second-best </s> would end the search early (and width 1 would not be greedy).
               if (rank < width) {
@@ -267,7 +267,7 @@ public final class Decoder {
     for (Beam b : beams) {
       float[] row = lp[b.row()];
       for (int tok : topIndices(row, keep)) {
-        if (tok == BpeTokenizer.PAD || tok == BpeTokenizer.BOS || tok == BpeTokenizer.SEP) {
+        if (tok == TextTokenizer.PAD || tok == TextTokenizer.BOS || tok == TextTokenizer.SEP) {
           continue;
         }
         if (row[tok] == Float.NEGATIVE_INFINITY) {
@@ -320,9 +320,9 @@ public final class Decoder {
   }
 
   private static int argmax(float[] row) {
-    int best = BpeTokenizer.EOS;
+    int best = TextTokenizer.EOS;
     for (int v = 0; v < row.length; v++) {
-      if (v != BpeTokenizer.PAD && v != BpeTokenizer.BOS && v != BpeTokenizer.SEP && row[v] > row[best]) {
+      if (v != TextTokenizer.PAD && v != TextTokenizer.BOS && v != TextTokenizer.SEP && row[v] > row[best]) {
         best = v;
       }
     }
@@ -334,13 +334,13 @@ public final class Decoder {
     double[] p = new double[v];
     double max = Double.NEGATIVE_INFINITY;
     for (int i = 0; i < v; i++) {
-      if (i != BpeTokenizer.PAD && i != BpeTokenizer.BOS && i != BpeTokenizer.SEP) {
+      if (i != TextTokenizer.PAD && i != TextTokenizer.BOS && i != TextTokenizer.SEP) {
         max = Math.max(max, lp[i] / config.temperature());
       }
     }
     double z = 0;
     for (int i = 0; i < v; i++) {
-      boolean banned = i == BpeTokenizer.PAD || i == BpeTokenizer.BOS || i == BpeTokenizer.SEP;
+      boolean banned = i == TextTokenizer.PAD || i == TextTokenizer.BOS || i == TextTokenizer.SEP;
       p[i] = banned ? 0 : Math.exp(lp[i] / config.temperature() - max);
       z += p[i];
     }

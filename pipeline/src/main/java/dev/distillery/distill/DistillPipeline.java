@@ -20,7 +20,6 @@ import dev.distillery.okd.OkdRun;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.ExecutorMemory;
-import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Checkpoint;
 import dev.distillery.util.Progress;
@@ -420,7 +419,7 @@ public final class DistillPipeline {
               org.nd4j.linalg.indexing.NDArrayIndex.point(pos), org.nd4j.linalg.indexing.NDArrayIndex.all());
           if (pos < tokens.length - 2) {
             positions++;
-            if (sv.argMax().getInt(0) == dev.distillery.tokenizer.BpeTokenizer.EOS) {
+            if (sv.argMax().getInt(0) == dev.distillery.tokenizer.TextTokenizer.EOS) {
               early++;
             }
           }

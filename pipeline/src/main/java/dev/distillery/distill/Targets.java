@@ -7,7 +7,6 @@ import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TargetsSchema;
-import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
 import java.io.IOException;
 import java.io.Serializable;
@@ -124,7 +123,7 @@ public final class Targets {
     for (int p = 0; p < positions; p++) {
       int base = p * width;
       int goldIndex = seq.targetStart() + p;
-      labels[base + CompactLabels.GOLD] = goldIndex < tokens.length ? tokens[goldIndex] : BpeTokenizer.EOS;
+      labels[base + CompactLabels.GOLD] = goldIndex < tokens.length ? tokens[goldIndex] : TextTokenizer.EOS;
       double tail = tails[p];
       for (int j = 0; j < topLps[p].length; j++) {
         if (j < k) {

@@ -1,6 +1,6 @@
 package dev.distillery.model;
 
-import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import java.io.Serializable;
 import java.util.Arrays;
 
@@ -18,13 +18,13 @@ public record TokenizedExample(String id, int[] tokens, int targetStart) impleme
     boolean hasSource = source != null && source.length > 0;
     int prefix = hasSource ? source.length + 2 : 1;
     int[] t = new int[prefix + target.length + 1];
-    t[0] = BpeTokenizer.BOS;
+    t[0] = TextTokenizer.BOS;
     if (hasSource) {
       System.arraycopy(source, 0, t, 1, source.length);
-      t[source.length + 1] = BpeTokenizer.SEP;
+      t[source.length + 1] = TextTokenizer.SEP;
     }
     System.arraycopy(target, 0, t, prefix, target.length);
-    t[t.length - 1] = BpeTokenizer.EOS;
+    t[t.length - 1] = TextTokenizer.EOS;
     return new TokenizedExample(id, t, prefix);
   }
 

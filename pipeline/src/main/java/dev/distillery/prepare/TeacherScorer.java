@@ -1,10 +1,10 @@
 package dev.distillery.prepare;
 
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.CausalModel;
-import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.util.Hashing;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -166,7 +166,7 @@ public final class TeacherScorer {
   private static int[] concat(int[] prompt, int[] target) {
     int[] row = Arrays.copyOf(prompt, prompt.length + target.length + 1);
     System.arraycopy(target, 0, row, prompt.length, target.length);
-    row[row.length - 1] = BpeTokenizer.EOS;
+    row[row.length - 1] = TextTokenizer.EOS;
     return row;
   }
 }

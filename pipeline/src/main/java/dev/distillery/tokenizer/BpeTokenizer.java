@@ -56,7 +56,7 @@ public final class BpeTokenizer implements TextTokenizer {
 
   @Serial private static final long serialVersionUID = 1L;
 
-  public static final int PAD = 0, UNK = 1, BOS = 2, EOS = 3, SEP = 4;
+  // PAD, UNK, BOS, EOS and SEP are TextTokenizer's: every tokenizer shares them.
 
   /** The word-start marker (U+2581, LOWER ONE EIGHTH BLOCK), as in SentencePiece. */
   static final int MARKER = 0x2581;

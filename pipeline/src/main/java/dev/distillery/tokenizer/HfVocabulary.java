@@ -136,7 +136,7 @@ public final class HfVocabulary implements TextTokenizer {
 
   /** The Distillery id of a model id. */
   public int fromModel(int id) {
-    return id == eos ? BpeTokenizer.EOS : id + OFFSET;
+    return id == eos ? TextTokenizer.EOS : id + OFFSET;
   }
 
   /**
@@ -146,8 +146,8 @@ public final class HfVocabulary implements TextTokenizer {
    */
   public int toModel(int id) {
     return switch (id) {
-      case BpeTokenizer.BOS -> bos;
-      case BpeTokenizer.EOS, BpeTokenizer.SEP, BpeTokenizer.PAD, BpeTokenizer.UNK -> eos;
+      case TextTokenizer.BOS -> bos;
+      case TextTokenizer.EOS, TextTokenizer.SEP, TextTokenizer.PAD, TextTokenizer.UNK -> eos;
       default -> id - OFFSET;
     };
   }

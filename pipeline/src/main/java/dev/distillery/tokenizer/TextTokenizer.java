@@ -9,12 +9,15 @@ import java.nio.file.Path;
 
 /**
  * Text to token ids and back in Distillery's id convention: ids 0–4 are {@code <pad> <unk> <s> </s>
- * <sep>} ({@link BpeTokenizer#PAD} ...), everything else is the vocabulary proper. Sequences are
+ * <sep>} ({@link #PAD} ...), everything else is the vocabulary proper. Sequences are
  * {@code <s> source <sep> target </s>}. Two kinds: {@link BpeTokenizer}, trained by Distillery, and
  * {@link HfVocabulary}, a Hugging Face {@code tokenizer.json} (an ONNX teacher's) mapped into that
  * convention. Serializable: tokenizers travel to Spark executors in broadcasts.
  */
 public interface TextTokenizer extends Serializable {
+  /** The special tokens every Distillery tokenizer puts first: padding, unknown, start, end, separator. */
+  int PAD = 0, UNK = 1, BOS = 2, EOS = 3, SEP = 4;
+
   /** Token ids of a text, without special tokens. */
   int[] encode(String text);
 

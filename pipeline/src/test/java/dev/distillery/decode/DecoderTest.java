@@ -1,5 +1,6 @@
 package dev.distillery.decode;
 
+import dev.distillery.tokenizer.TextTokenizer;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -71,7 +72,7 @@ class DecoderTest {
       int[] seq = Arrays.copyOf(p, p.length + h.tokens().length + (h.finished() ? 1 : 0));
       System.arraycopy(h.tokens(), 0, seq, p.length, h.tokens().length);
       if (h.finished()) {
-        seq[seq.length - 1] = BpeTokenizer.EOS;
+        seq[seq.length - 1] = TextTokenizer.EOS;
       }
       INDArray lp = model.logProbs(List.of(seq));
       double expected = 0;
@@ -126,7 +127,7 @@ class DecoderTest {
     Decoder decoder = new Decoder(model, config.decode());
     for (Hypothesis h : decoder.beam(prompts, 3)) {
       for (int t : h.tokens()) {
-        assertTrue(t > BpeTokenizer.SEP || t == BpeTokenizer.UNK, "special token " + t);
+        assertTrue(t > TextTokenizer.SEP || t == TextTokenizer.UNK, "special token " + t);
       }
       assertTrue(h.tokens().length <= 10);
     }

@@ -60,7 +60,7 @@ class BpeTokenizerTest {
   }
 
   private static boolean containsUnk(int[] ids) {
-    return Arrays.stream(ids).anyMatch(id -> id == BpeTokenizer.UNK);
+    return Arrays.stream(ids).anyMatch(id -> id == TextTokenizer.UNK);
   }
 
   @Test
@@ -92,10 +92,10 @@ class BpeTokenizerTest {
     String text = sample.get(0);
     int[] ids = trained.encode(text);
     int[] framed = new int[ids.length + 3];
-    framed[0] = BpeTokenizer.BOS;
+    framed[0] = TextTokenizer.BOS;
     System.arraycopy(ids, 0, framed, 1, ids.length);
-    framed[ids.length + 1] = BpeTokenizer.SEP;
-    framed[ids.length + 2] = BpeTokenizer.EOS;
+    framed[ids.length + 1] = TextTokenizer.SEP;
+    framed[ids.length + 2] = TextTokenizer.EOS;
     assertEquals(trained.decode(ids), trained.decode(framed));
     assertEquals(trained.decode(ids), trained.decode(framed, 1, ids.length + 1));
     assertEquals("", trained.decode(framed, 0, 0));
@@ -106,11 +106,11 @@ class BpeTokenizerTest {
 
   @Test
   void reservedIdsHoldTheSpecialTokens() {
-    assertEquals("<pad>", trained.token(BpeTokenizer.PAD));
-    assertEquals("<unk>", trained.token(BpeTokenizer.UNK));
-    assertEquals("<s>", trained.token(BpeTokenizer.BOS));
-    assertEquals("</s>", trained.token(BpeTokenizer.EOS));
-    assertEquals("<sep>", trained.token(BpeTokenizer.SEP));
+    assertEquals("<pad>", trained.token(TextTokenizer.PAD));
+    assertEquals("<unk>", trained.token(TextTokenizer.UNK));
+    assertEquals("<s>", trained.token(TextTokenizer.BOS));
+    assertEquals("</s>", trained.token(TextTokenizer.EOS));
+    assertEquals("<sep>", trained.token(TextTokenizer.SEP));
   }
 
   @Test
@@ -222,7 +222,7 @@ class BpeTokenizerTest {
     String word = BpeTokenizer.normalize(sample.get(0)).split(" ")[0];
     int[] ids = trained.encode(word + " " + unseen + word);
     assertTrue(containsUnk(ids));
-    assertEquals(1, Arrays.stream(ids).filter(id -> id == BpeTokenizer.UNK).count());
+    assertEquals(1, Arrays.stream(ids).filter(id -> id == TextTokenizer.UNK).count());
     // UNK is special and skipped by decode; everything else survives
     assertEquals(word + " " + word, trained.decode(ids));
   }
