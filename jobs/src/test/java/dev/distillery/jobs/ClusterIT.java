@@ -204,7 +204,7 @@ class ClusterIT {
     try (Submitted prepare = Submitted.start(dir.resolve("prepare-nogpu.log"), "local-cluster[1,1,1024]", List.of(),
         args("prepare", "--input", Submitted.SAMPLE, "--teacher", teacher.toString(), "--output", targets.toString(),
             "--set", "prepare.device=gpu"))) {
-      assertEquals(1, prepare.await(5), prepare.tail());
+      assertEquals(2, prepare.await(5), prepare.tail());
       assertTrue(prepare.lines().stream().anyMatch(l -> l.startsWith(
           "distillery: Cannot run the teacher on GPU: the executors have no GPUs to schedule")), prepare.tail());
       assertFalse(prepare.lines().stream().anyMatch(l -> l.startsWith("corpus ")), "read the corpus first");

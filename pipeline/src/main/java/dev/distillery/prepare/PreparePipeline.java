@@ -4,7 +4,6 @@ import dev.distillery.teacher.TeacherCache;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
-import dev.distillery.errors.DataException;
 import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
@@ -226,7 +225,7 @@ public final class PreparePipeline {
       return Optional.empty();
     }
     if (!conf.contains("spark.executor.resource.gpu.amount")) {
-      throw new DataException("Cannot run the teacher on GPU: the executors have no GPUs to schedule; set "
+      throw new dev.distillery.config.ConfigException("Cannot run the teacher on GPU: the executors have no GPUs to schedule; set "
           + "spark.executor.resource.gpu.amount and spark.executor.resource.gpu.discoveryScript "
           + "(conf/gpu-discovery.sh), or prepare.device = cpu: spark.executor.resource.gpu.amount is unset");
     }

@@ -1,5 +1,6 @@
 package dev.distillery.spark;
 
+import dev.distillery.config.ConfigException;
 import java.io.Serializable;
 import java.util.Map;
 import org.apache.spark.TaskContext;
@@ -33,7 +34,7 @@ public record Device(String kind, int index) implements Serializable {
         task == null ? Map.of() : scala.collection.JavaConverters.mapAsJavaMap(task.resources());
     ResourceInformation gpu = resources.get("gpu");
     if (gpu == null || gpu.addresses().length == 0) {
-      throw new IllegalStateException(
+      throw new ConfigException(
           "Cannot run on GPU: the task was scheduled no GPU; set spark.executor.resource.gpu.amount, "
               + "spark.task.resource.gpu.amount and spark.executor.resource.gpu.discoveryScript "
               + "(conf/gpu-discovery.sh), or prepare.device = cpu: "
