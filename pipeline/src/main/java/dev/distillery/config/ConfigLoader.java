@@ -22,6 +22,9 @@ public final class ConfigLoader {
   private ConfigLoader() {}
 
   /** The defaults alone. */
+  /** Keys earlier versions had, ignored with a warning rather than refused as unknown. */
+  static final List<String> RETIRED = List.of("distillery.prepare.fail-first-attempt-of-shard");
+
   public static DistilleryConfig defaults() {
     return load(Optional.empty(), List.of());
   }
@@ -42,6 +45,13 @@ public final class ConfigLoader {
     }
     for (String override : overrides) {
       user = rooted(parseOverride(override)).withFallback(user);
+    }
+    for (String retired : RETIRED) {
+      if (user.hasPathOrNull(retired)) {
+        // Older model directories record every key of their day in config.conf; they stay usable as --config.
+        System.err.println("distillery: ignoring " + retired + ", which this version no longer has");
+        user = user.withoutPath(retired);
+      }
     }
     for (Map.Entry<String, ConfigValue> entry : user.entrySet()) {
       String key = entry.getKey();

@@ -157,7 +157,7 @@ public record DistilleryConfig(
   /** Teacher targets (prepare). Beam width, length penalty and max length come from {@link Decode}. */
   public record Prepare(
       int shards, int topK, int samples, double sampleTemperature, double sampleTopP, long seed,
-      String device, boolean overwrite, int failFirstAttemptOfShard, int splitSentencesOver)
+      String device, boolean overwrite, int splitSentencesOver)
       implements Serializable {
     public Prepare {
       Checks.positive("prepare.shards", shards);
@@ -267,7 +267,7 @@ public record DistilleryConfig(
             c.getInt("prepare.shards"), c.getInt("prepare.top-k"), c.getInt("prepare.samples"),
             c.getDouble("prepare.sample-temperature"), c.getDouble("prepare.sample-top-p"),
             c.getLong("prepare.seed"), c.getString("prepare.device"), c.getBoolean("prepare.overwrite"),
-            c.getInt("prepare.fail-first-attempt-of-shard"), c.getInt("prepare.split-sentences-over")),
+            c.getInt("prepare.split-sentences-over")),
         new Distill(
             c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getDouble("distill.temperature"),
             c.getDouble("distill.js-beta"), c.getString("distill.gate"), c.getDouble("distill.gate-value"),

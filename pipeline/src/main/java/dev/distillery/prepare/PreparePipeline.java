@@ -55,6 +55,12 @@ public final class PreparePipeline {
 
   private PreparePipeline() {}
 
+  /**
+   * A test seam, not configuration: the first attempt of this shard's teacher task dies halfway
+   * through writing (-1 = off). Read where the task runs, so it reaches tasks in local mode only.
+   */
+  static volatile int failFirstAttemptOfShard = -1;
+
   /** The shard of an example: a stable hash of its id, the same on every run and machine. */
   public static int shardOf(String id, int shards) {
     return (int) Math.floorMod(Hashing.stableHash64(id), (long) shards);
@@ -146,7 +152,7 @@ public final class PreparePipeline {
           if (task != null) {
             placed.add(Manifest.Placement.here(task.partitionId(), device));
           }
-          if (task != null && task.partitionId() == prep.failFirstAttemptOfShard() && task.attemptNumber() == 0) {
+          if (task != null && task.partitionId() == failFirstAttemptOfShard && task.attemptNumber() == 0) {
             return failingHalfway(scoredRows, task.partitionId());
           }
           return scoredRows.iterator();
@@ -272,7 +278,7 @@ public final class PreparePipeline {
       @Override
       public boolean hasNext() {
         if (given == half) {
-          throw new IllegalStateException("Injected failure (prepare.fail-first-attempt-of-shard): shard " + shard
+          throw new IllegalStateException("Injected failure (PreparePipeline.failFirstAttemptOfShard): shard " + shard
               + " after " + half + " rows");
         }
         return it.hasNext();

@@ -137,4 +137,11 @@ class ConfigLoaderTest {
     assertEquals(2.0, ConfigLoader.load(Optional.empty(), List.of("distill.loss=seqkd", "distill.temperature=2"))
         .distill().temperature());
   }
+  @Test
+  void aConfigFromAnOlderModelDirectoryLoadsWithoutItsRetiredKeys() {
+    DistilleryConfig c = ConfigLoader.load(java.util.Optional.empty(),
+        java.util.List.of("prepare.fail-first-attempt-of-shard=-1", "prepare.shards=3"));
+    assertEquals(3, c.prepare().shards());
+    assertTrue(!c.toHocon().contains("fail-first-attempt-of-shard"), c.toHocon());
+  }
 }

@@ -372,9 +372,15 @@ class PreparePipelineTest {
   void aTaskThatDiesHalfwayAndIsRetriedLeavesNoDuplicateRows() throws Exception {
     DistilleryConfig failing = ConfigLoader.load(Optional.empty(), List.of(
         "tokenizer.vocab-size=300", "model.max-tokens=400", "prepare.shards=4", "prepare.top-k=5",
-        "prepare.samples=0", "decode.max-new-tokens=4", "prepare.fail-first-attempt-of-shard=1"));
+        "prepare.samples=0", "decode.max-new-tokens=4"));
     Path out = dir.resolve("retried");
-    Manifest m = PreparePipeline.run(spark, failing, corpus.toString(), teacher, out, QUIET);
+    Manifest m;
+    PreparePipeline.failFirstAttemptOfShard = 1;
+    try {
+      m = PreparePipeline.run(spark, failing, corpus.toString(), teacher, out, QUIET);
+    } finally {
+      PreparePipeline.failFirstAttemptOfShard = -1;
+    }
     Dataset<Row> written = spark.read().parquet(out.toString());
     assertEquals(60, m.rows());
     assertEquals(60, written.count());
