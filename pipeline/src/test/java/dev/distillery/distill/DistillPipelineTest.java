@@ -15,6 +15,7 @@ import dev.distillery.errors.DataException;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.testing.TestFiles;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
@@ -204,7 +205,7 @@ class DistillPipelineTest {
     // What a kill -9 after the step-8 checkpoint (inside epoch 1) leaves: that checkpoint and the ones
     // before it, the metrics so far, no model and no best epoch yet.
     Path killed = dir.resolve("killed-" + architecture);
-    copyTree(whole, killed);
+    TestFiles.copyTree(whole, killed);
     dev.distillery.util.FileTrees.deleteRecursively(killed.resolve("model"));
     Path checkpoints = killed.resolve("checkpoints");
     dev.distillery.util.FileTrees.deleteRecursively(checkpoints.resolve("best"));
@@ -236,7 +237,7 @@ class DistillPipelineTest {
   @Test
   void refusesTargetsWhoseManifestDisagreesNamingTheField() throws Exception {
     Path copy = dir.resolve("tampered");
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     ObjectMapper json = new ObjectMapper();
     Path manifest = copy.resolve(PreparePipeline.MANIFEST);
 
@@ -247,7 +248,7 @@ class DistillPipelineTest {
         () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s1"), false, null, QUIET));
     assertTrue(e.getMessage().contains("tokenizerSha256"), e.getMessage());
 
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     m = (ObjectNode) json.readTree(manifest.toFile());
     m.put("vocabSize", 17);
     json.writeValue(manifest.toFile(), m);
@@ -255,7 +256,7 @@ class DistillPipelineTest {
         () -> DistillPipeline.run(spark, config(), copy, dir.resolve("s2"), false, null, QUIET));
     assertTrue(e.getMessage().contains("vocabSize"), e.getMessage());
 
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     e = assertThrows(ConfigException.class,
         () -> DistillPipeline.run(spark, config("distill.top-k=7"), copy, dir.resolve("s3"), false, null, QUIET));
     assertEquals("Cannot distill: distill.top-k 7 is larger than the stored topK 6: " + copy, e.getMessage());
@@ -317,7 +318,7 @@ class DistillPipelineTest {
   @Test
   void targetsThatDisagreeWithTheirManifestAreRefusedBeforeTrainingNamingTheShardOrField() throws Exception {
     Path copy = dir.resolve("damaged");
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     Manifest m = Manifest.read(copy);
     Manifest.DataFile file = m.files().get(0);
     Files.delete(copy.resolve(file.path()));
@@ -326,7 +327,7 @@ class DistillPipelineTest {
     assertEquals("Cannot distill: shard " + file.shard() + " is incomplete: its file " + file.path()
         + " listed in the manifest is missing: " + copy, e.getMessage());
 
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     Path shard = copy.resolve(file.path());
     byte[] bytes = Files.readAllBytes(shard);
     Files.write(shard, java.util.Arrays.copyOf(bytes, bytes.length / 2)); // a lost write
@@ -336,7 +337,7 @@ class DistillPipelineTest {
         && e.getMessage().endsWith(shard.toString()), e.getMessage());
 
     // A manifest from before per-file checksums: the row count still finds the lost shard.
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     Path manifest = copy.resolve(PreparePipeline.MANIFEST);
     ObjectMapper json = new ObjectMapper();
     ObjectNode node = (ObjectNode) json.readTree(manifest.toFile());
@@ -348,7 +349,7 @@ class DistillPipelineTest {
     assertTrue(e.getMessage().contains("rows in 1 shards where the manifest has " + m.rows() + " rows in 2"),
         e.getMessage());
 
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     node = (ObjectNode) json.readTree(manifest.toFile());
     node.put("topK", 8);
     json.writeValue(manifest.toFile(), node);
@@ -385,25 +386,5 @@ class DistillPipelineTest {
       }
     }
     assertTrue(a.size() > 10, "rows " + a.size());
-  }
-
-  static void copyTree(Path from, Path to) throws IOException {
-    if (Files.exists(to)) {
-      try (Stream<Path> s = Files.walk(to)) {
-        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-          Files.delete(p);
-        }
-      }
-    }
-    try (Stream<Path> s = Files.walk(from)) {
-      for (Path p : s.toList()) {
-        Path t = to.resolve(from.relativize(p).toString());
-        if (Files.isDirectory(p)) {
-          Files.createDirectories(t);
-        } else {
-          Files.copy(p, t);
-        }
-      }
-    }
   }
 }

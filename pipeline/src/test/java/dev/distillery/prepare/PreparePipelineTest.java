@@ -14,6 +14,7 @@ import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
+import dev.distillery.testing.TestFiles;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
@@ -305,7 +306,7 @@ class PreparePipelineTest {
   @Test
   void inspectRefusesTargetsWithAMissingShardFileOrAnEditedTopK() throws Exception {
     Path copy = dir.resolve("inspect-copy");
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     Manifest m = Manifest.read(copy);
     Manifest.DataFile lost = m.files().get(m.files().size() - 1);
     Files.delete(copy.resolve(lost.path()));
@@ -313,7 +314,7 @@ class PreparePipelineTest {
     assertEquals("Cannot inspect: shard " + lost.shard() + " is incomplete: its file " + lost.path()
         + " listed in the manifest is missing: " + copy, e.getMessage());
 
-    copyTree(targets, copy);
+    TestFiles.copyTree(targets, copy);
     Path manifestFile = copy.resolve(PreparePipeline.MANIFEST);
     Files.writeString(manifestFile, Files.readString(manifestFile).replace("\"topK\" : 5", "\"topK\" : 8"));
     e = assertThrows(DataException.class, () -> Inspect.run(spark, copy, 1));
@@ -329,15 +330,6 @@ class PreparePipelineTest {
       }
     }
     return out;
-  }
-
-  static void copyTree(Path from, Path to) throws IOException {
-    dev.distillery.util.FileTrees.deleteRecursively(to);
-    try (Stream<Path> s = Files.walk(from)) {
-      for (Path p : s.toList()) {
-        Files.copy(p, to.resolve(from.relativize(p).toString()));
-      }
-    }
   }
 
   @Test
