@@ -69,7 +69,7 @@ public final class StudentVsPyTorch {
         "implementation", "steps", "tokens", "seconds", "tokens/s", "ms/step", "peak RSS MiB", "final loss");
 
     // DL4J: label building timed apart from the fit, to see what is ours.
-    LossPlan plan = new LossPlan("kl", kdWeight, "fixed", 0.5);
+    LossPlan plan = new LossPlan(new dev.distillery.config.Objective.TokenKd(kdWeight));
     LanguageModel student = LanguageModel.create(shape, tok, 1, config.train().learningRate(),
         OutputHead.logits(new BucketLoss(Divergence.KL, 1.0, 0.5)));
     student.graph().fit(DistillBatches.dataSet(batches.get(0), plan, k, 0)); // warm-up: native code, workspaces

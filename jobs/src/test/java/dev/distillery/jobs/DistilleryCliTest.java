@@ -45,6 +45,14 @@ class DistilleryCliTest {
   }
 
   @Test
+  void distillHelpNamesEveryObjective() {
+    assertEquals(0, run("distill", "--help"));
+    for (String loss : dev.distillery.config.Objective.NAMES) {
+      assertTrue(out.toString().matches("(?s).*\\b" + loss + "\\b.*"), loss + " in: " + out);
+    }
+  }
+
+  @Test
   void missingCommandIsAUsageError() {
     assertEquals(2, run());
     assertTrue(err.toString().contains("Cannot run: missing command"), err.toString());

@@ -177,42 +177,44 @@ public record DistilleryConfig(
   /**
    * Distillation (distill). The student's max-tokens is the teacher's.
    *
+   * @param objective the loss and its own settings ({@code distill.loss}, {@code kd-weight}, {@code gate},
+   *     {@code gate-value}, {@code prefix}), parsed once
+   * @param jsBeta the student's weight in the JS mixture (read by {@code js})
    * @param student architecture, embedding, hidden, layers, heads of the student (maxTokens unused)
    * @param okd the online modules of {@code distill.loss = okd}
    */
   public record Distill(
-      String loss, double kdWeight, double temperature, double jsBeta, String gate, double gateValue,
-      String prefix, int topK, int checkpointEvery, int keepCheckpoints, int evalExamples, String init, Model student,
-      Okd okd)
+      Objective objective, double temperature, double jsBeta, int topK, int checkpointEvery, int keepCheckpoints,
+      int evalExamples, String init, Model student, Okd okd)
       implements Serializable {
     public Distill {
-      Checks.oneOf("distill.loss", loss, "ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "okd");
-      Checks.fraction("distill.kd-weight", kdWeight);
+      java.util.Objects.requireNonNull(objective, "distill.loss");
       if (!(temperature > 0)) {
         throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
       }
-      if (temperature != 1 && List.of("kl", "hybrid", "rkl", "js", "tvd").contains(loss)) {
+      boolean storedBuckets = objective instanceof Objective.TokenKd || objective instanceof Objective.Hybrid
+          || objective instanceof Objective.FDivergence;
+      if (temperature != 1 && storedBuckets) {
         // The targets store the tail's mass r = Σ_tail p; softening needs Σ_tail p^(1/τ), which r does
         // not determine (it lies anywhere between r^(1/τ) and far above it), so the loss would be wrong.
-        throw new ConfigException("Cannot configure distill: distill.temperature must be 1 for distill.loss = " + loss
-            + " (the targets store the tail's mass, not the tail of the softened distribution): " + temperature);
+        throw new ConfigException("Cannot configure distill: distill.temperature must be 1 for distill.loss = "
+            + objective.name() + " (the targets store the tail's mass, not the tail of the softened distribution): "
+            + temperature);
       }
       Checks.fraction("distill.js-beta", jsBeta);
-      Checks.oneOf("distill.gate", gate, "fixed", "scheduled", "learned");
-      Checks.fraction("distill.gate-value", gateValue);
-      Checks.oneOf("distill.prefix", prefix, "teacher", "student");
-      if (prefix.equals("student") && !List.of("rkl", "js", "tvd").contains(loss)) {
-        throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
-            + "sampled prefixes (distill.loss = rkl, js or tvd): " + loss);
-      }
       Checks.atLeast("distill.top-k", topK, 0);
       Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
       Checks.positive("distill.keep-checkpoints", keepCheckpoints);
       Checks.atLeast("distill.eval-examples", evalExamples, 0);
-      if (loss.equals("okd") && !init.isEmpty()) {
+      if (objective instanceof Objective.Online && !init.isEmpty()) {
         throw new ConfigException("Cannot configure distill: distill.init is not supported with distill.loss = okd "
             + "(the student trains inside the teacher's graph): " + init);
       }
+    }
+
+    /** Whether the student samples its own prefixes (on-policy: {@code distill.prefix = student}). */
+    public boolean onPolicy() {
+      return objective instanceof Objective.FDivergence f && f.prefix() == Objective.Prefix.STUDENT;
     }
   }
 
@@ -269,9 +271,10 @@ public record DistilleryConfig(
             c.getLong("prepare.seed"), c.getString("prepare.device"), c.getBoolean("prepare.overwrite"),
             c.getInt("prepare.split-sentences-over")),
         new Distill(
-            c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getDouble("distill.temperature"),
-            c.getDouble("distill.js-beta"), c.getString("distill.gate"), c.getDouble("distill.gate-value"),
-            c.getString("distill.prefix"), c.getInt("distill.top-k"), c.getInt("distill.checkpoint-every"),
+            Objective.parse(c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getString("distill.gate"),
+                c.getDouble("distill.gate-value"), c.getString("distill.prefix")),
+            c.getDouble("distill.temperature"), c.getDouble("distill.js-beta"),
+            c.getInt("distill.top-k"), c.getInt("distill.checkpoint-every"),
             c.getInt("distill.keep-checkpoints"),
             c.getInt("distill.eval-examples"), c.getString("distill.init"),
             new Model(

@@ -7,6 +7,7 @@ import dev.distillery.loss.BucketLoss;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
 import dev.distillery.corpus.Tokenization;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
@@ -159,8 +160,8 @@ public final class DistillPipeline {
     }
     List<DistillExample> tokens = train.filter(e -> e.role() == DistillExample.Role.TOKEN).take(GATE_PROBES);
     List<DistillExample> sentences = train.filter(e -> e.role() == DistillExample.Role.SENTENCE).take(GATE_PROBES);
-    LossPlan divergenceOnly = new LossPlan("kl", 1.0, "fixed", 0);
-    LossPlan crossEntropyOnly = new LossPlan("seqkd", 0, "fixed", 0);
+    LossPlan divergenceOnly = new LossPlan(new Objective.TokenKd(1.0));
+    LossPlan crossEntropyOnly = new LossPlan(new Objective.SeqKd());
     if (tokens.isEmpty() || sentences.isEmpty()) {
       throw new IllegalStateException("Cannot learn the hybrid gate: no training sequences of one kind (token-level "
           + tokens.size() + ", sentence-level " + sentences.size() + ")");
@@ -199,10 +200,10 @@ public final class DistillPipeline {
     TextTokenizer tokenizer = TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
     LossPlan plan = LossPlan.of(d);
     progress.line("distill %s from %s: %d examples, teacher top-%d of %d stored, loss %s", output, targets,
-        manifest.rows(), k, manifest.topK(), d.loss());
+        manifest.rows(), k, manifest.topK(), d.objective().name());
 
-    boolean okd = d.loss().equals("okd");
-    BucketLoss loss = new BucketLoss(Divergence.of(okd ? "kl" : d.loss()), d.temperature(), d.jsBeta());
+    boolean okd = d.objective() instanceof Objective.Online;
+    BucketLoss loss = new BucketLoss(Divergence.of(d.objective()), d.temperature(), d.jsBeta());
     LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
         dev.distillery.model.Updates.of(config.train()), OutputHead.logits(loss));
     OkdRun online = okd ? OkdRun.open(manifest, d, config.train(), tokenizer, progress) : null;
@@ -255,7 +256,7 @@ public final class DistillPipeline {
       encoder = (batch, done) -> dev.distillery.okd.OnlineKd.dataSet(batch);
       afterRound = online.afterRound(train);
     }
-    if (d.prefix().equals("student")) {
+    if (d.onPolicy()) {
       // On-policy: each round samples from the student as averaged after the previous round.
       StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
       encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot);
@@ -264,8 +265,8 @@ public final class DistillPipeline {
     }
     SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), d.keepCheckpoints(),
         resume, m -> {
-      m.put("loss_name", d.loss());
-      if (d.loss().equals("hybrid")) {
+      m.put("loss_name", d.objective().name());
+      if (d.objective() instanceof Objective.Hybrid) {
         m.put("gate", plan.gate((Double) m.get("progress")));
       }
       if (plan.learned() != null) {
@@ -291,7 +292,7 @@ public final class DistillPipeline {
     provenance.put("job", "distill");
     provenance.put("targets", targets.toString());
     provenance.put("teacherFingerprint", manifest.teacherFingerprint());
-    provenance.put("loss", d.loss());
+    provenance.put("loss", d.objective().name());
     provenance.put("topK", k);
     provenance.put("steps", result.steps());
     provenance.put("validationLoss", result.validationLoss());
@@ -312,7 +313,7 @@ public final class DistillPipeline {
     if (adapted != null) {
       table.add(scores("adapted teacher", adapted, evalRows, config, k, liveTeacher, progress));
     }
-    table.add(scores("student (" + d.loss() + ")", result.model(), evalRows, config, k, liveTeacher, progress));
+    table.add(scores("student (" + d.objective().name() + ")", result.model(), evalRows, config, k, liveTeacher, progress));
     if (baseline != null) {
       table.add(scores("baseline", ModelBundle.load(baseline), evalRows, config, k, liveTeacher, progress));
     }
@@ -326,7 +327,7 @@ public final class DistillPipeline {
     Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
         result.tokensPerSecond());
     Map<String, Object> json = new LinkedHashMap<>();
-    json.put("loss", d.loss());
+    json.put("loss", d.objective().name());
     json.put("evalExamples", evalRows.size());
     json.put("table", table);
     json.put("validationLoss", result.validationLoss());
@@ -334,7 +335,7 @@ public final class DistillPipeline {
     json.put("trainSeconds", result.seconds());
     json.put("tokensPerSecond", result.tokensPerSecond());
     Provenance.writeJson(output.resolve("summary.json"), json);
-    Report.write(output.resolve("report.html"), d.loss(), metrics, table);
+    Report.write(output.resolve("report.html"), d.objective().name(), metrics, table);
     progress.line("distill done: student in %s, report %s", modelDir, output.resolve("report.html"));
     return summary;
   }
@@ -438,7 +439,7 @@ public final class DistillPipeline {
 
   /** Mean KL(teacher ‖ model) per reference position, on the k+1 buckets stored for the teacher. */
   static double teacherKl(LanguageModel model, List<Row> rows, int k) {
-    Targets.Expander expander = new Targets.Expander(new LossPlan("kl", 1.0, "fixed", 0.5), k);
+    Targets.Expander expander = new Targets.Expander(new LossPlan(new Objective.TokenKd(1.0)), k);
     BucketLoss kl = new BucketLoss(Divergence.KL, 1.0, 0.5);
     double sum = 0;
     long count = 0;

@@ -2,6 +2,7 @@ package dev.distillery.distill;
 
 import dev.distillery.loss.DistillExample;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
 import java.io.Serializable;
 import java.util.List;
 
@@ -23,15 +24,14 @@ import java.util.List;
  *       (Rao et al. 2024; see {@code dev.distillery.okd.OnlineKd}), so no stored distribution is read.
  * </ul>
  */
-public record LossPlan(String loss, double kdWeight, String gate, double gateValue, LearnedGate learned)
-    implements Serializable {
-  public LossPlan(String loss, double kdWeight, String gate, double gateValue) {
-    // Only the hybrid loss has a gate; other losses ignore distill.gate.
-    this(loss, kdWeight, gate, gateValue, loss.equals("hybrid") && gate.equals("learned") ? new LearnedGate() : null);
+public record LossPlan(Objective objective, LearnedGate learned) implements Serializable {
+  public LossPlan(Objective objective) {
+    this(objective, objective instanceof Objective.Hybrid h && h.gate() instanceof Objective.Gate.Learned
+        ? new LearnedGate() : null);
   }
 
   public static LossPlan of(DistilleryConfig.Distill d) {
-    return new LossPlan(d.loss(), d.kdWeight(), d.gate(), d.gateValue());
+    return new LossPlan(d.objective());
   }
 
   /**
@@ -71,28 +71,34 @@ public record LossPlan(String loss, double kdWeight, String gate, double gateVal
 
   /** The roles a targets row is expanded into, in order. */
   public List<DistillExample.Role> roles() {
-    return switch (loss) {
-      case "ce", "okd" -> List.of(DistillExample.Role.REFERENCE);
-      case "kl" -> List.of(DistillExample.Role.TOKEN);
-      case "seqkd" -> List.of(DistillExample.Role.SENTENCE);
-      case "hybrid" -> List.of(DistillExample.Role.TOKEN, DistillExample.Role.SENTENCE);
-      default -> List.of(DistillExample.Role.DIVERGENCE);
-    };
+    if (objective instanceof Objective.TokenKd) {
+      return List.of(DistillExample.Role.TOKEN);
+    } else if (objective instanceof Objective.SeqKd) {
+      return List.of(DistillExample.Role.SENTENCE);
+    } else if (objective instanceof Objective.Hybrid) {
+      return List.of(DistillExample.Role.TOKEN, DistillExample.Role.SENTENCE);
+    } else if (objective instanceof Objective.FDivergence) {
+      return List.of(DistillExample.Role.DIVERGENCE);
+    }
+    return List.of(DistillExample.Role.REFERENCE); // ce, and okd (whose teacher is live)
   }
 
-  /** The hybrid gate g at this point of training (fraction done in [0, 1]). */
+  /** The hybrid gate g at this point of training (fraction done in [0, 1]); 0 for other objectives. */
   public double gate(double progress) {
-    return switch (gate) {
-      case "scheduled" -> 1.0 - progress;
-      case "learned" -> learned == null ? gateValue : learned.gate();
-      default -> gateValue;
-    };
+    if (!(objective instanceof Objective.Hybrid h)) {
+      return 0;
+    }
+    if (h.gate() instanceof Objective.Gate.Fixed f) {
+      return f.value();
+    }
+    return h.gate() instanceof Objective.Gate.Scheduled ? 1.0 - progress : learned.gate();
   }
 
   /** {@code {w_ce, w_div}} for a sequence of this role at this point of training. */
   public float[] weights(DistillExample.Role role, double progress) {
-    boolean hybrid = loss.equals("hybrid");
+    boolean hybrid = objective instanceof Objective.Hybrid;
     double g = gate(progress);
+    double kdWeight = objective instanceof Objective.TokenKd t ? t.kdWeight() : 0;
     return switch (role) {
       case REFERENCE -> new float[] {1, 0};
       case TOKEN -> hybrid

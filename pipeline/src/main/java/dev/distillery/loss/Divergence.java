@@ -62,13 +62,15 @@ public enum Divergence {
     return d;
   }
 
-  public static Divergence of(String name) {
-    return switch (name) {
-      case "kl", "seqkd", "ce", "hybrid" -> KL;
-      case "rkl" -> RKL;
-      case "js" -> JS;
-      case "tvd" -> TVD;
-      default -> throw new IllegalArgumentException("Cannot pick divergence: unknown loss: " + name);
-    };
+  /** The divergence an objective's bucket loss measures: forward KL unless it is one of f-DISTILL's others. */
+  public static Divergence of(dev.distillery.config.Objective objective) {
+    if (objective instanceof dev.distillery.config.Objective.FDivergence f) {
+      return switch (f.kind()) {
+        case RKL -> RKL;
+        case JS -> JS;
+        case TVD -> TVD;
+      };
+    }
+    return KL;
   }
 }

@@ -44,7 +44,7 @@ public final class ResumeCheck {
     Path recorded = checkpoints.resolve(CONFIG);
     if (resume && Files.isRegularFile(recorded)) {
       SortedMap<String, List<String>> changed = config.changedSince(Files.readString(recorded));
-      boolean onPolicy = "student".equals(config.distill().prefix()) && job.equals("distill");
+      boolean onPolicy = config.distill().onPolicy() && job.equals("distill");
       Map<String, List<String>> refused = changed.entrySet().stream()
           .filter(e -> !mayChange(e.getKey(), onPolicy))
           .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue, (a, b) -> a, java.util.TreeMap::new));

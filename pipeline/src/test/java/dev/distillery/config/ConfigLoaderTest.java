@@ -144,4 +144,35 @@ class ConfigLoaderTest {
     assertEquals(3, c.prepare().shards());
     assertTrue(!c.toHocon().contains("fail-first-attempt-of-shard"), c.toHocon());
   }
+  @Test
+  void everyObjectiveIsDocumentedInReferenceConfAndAnUnknownOneIsRefusedListingThemAll() throws Exception {
+    String reference;
+    try (var in = ConfigLoader.class.getResourceAsStream("/reference.conf")) {
+      reference = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+    String comment = reference.substring(reference.indexOf("# Student loss:"), reference.indexOf("loss = kl"));
+    for (String loss : Objective.NAMES) {
+      assertTrue(comment.matches("(?s).*\\b" + loss + "\\b.*"), loss + " in: " + comment);
+      assertEquals(loss, ConfigLoader.load(java.util.Optional.empty(), java.util.List.of("distill.loss=" + loss))
+          .distill().objective().name());
+    }
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> ConfigLoader.load(java.util.Optional.empty(), java.util.List.of("distill.loss=kld")));
+    assertEquals("Cannot configure distill: distill.loss must be one of " + String.join(", ", Objective.NAMES)
+        + ": kld", e.getMessage());
+  }
+
+  @Test
+  void eachObjectiveCarriesOnlyItsOwnSettings() {
+    var hybrid = ConfigLoader.load(java.util.Optional.empty(), java.util.List.of("distill.loss=hybrid",
+        "distill.gate=fixed", "distill.gate-value=0.3")).distill().objective();
+    assertEquals(new Objective.Hybrid(new Objective.Gate.Fixed(0.3)), hybrid);
+    var js = ConfigLoader.load(java.util.Optional.empty(), java.util.List.of("distill.loss=js",
+        "distill.prefix=student")).distill();
+    assertEquals(new Objective.FDivergence(Objective.Kind.JS, Objective.Prefix.STUDENT), js.objective());
+    assertTrue(js.onPolicy());
+    // A gate means nothing to kl: it is not part of the objective at all.
+    assertEquals(new Objective.TokenKd(0.5), ConfigLoader.load(java.util.Optional.empty(),
+        java.util.List.of("distill.loss=kl", "distill.gate=learned")).distill().objective());
+  }
 }

@@ -8,21 +8,25 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class LossPlanTest {
+  private static LossPlan plan(String loss, double kdWeight, String gate, double gateValue) {
+    return new LossPlan(dev.distillery.config.Objective.parse(loss, kdWeight, gate, gateValue, "teacher"));
+  }
+
   @Test
   void eachLossTrainsOnTheSequencesItsPaperUses() {
-    assertEquals(List.of(Role.REFERENCE), new LossPlan("ce", 0.5, "fixed", 0.5).roles());
-    assertEquals(List.of(Role.TOKEN), new LossPlan("kl", 0.5, "fixed", 0.5).roles());
-    assertEquals(List.of(Role.SENTENCE), new LossPlan("seqkd", 0.5, "fixed", 0.5).roles());
-    assertEquals(List.of(Role.TOKEN, Role.SENTENCE), new LossPlan("hybrid", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.REFERENCE), plan("ce", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.TOKEN), plan("kl", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.SENTENCE), plan("seqkd", 0.5, "fixed", 0.5).roles());
+    assertEquals(List.of(Role.TOKEN, Role.SENTENCE), plan("hybrid", 0.5, "fixed", 0.5).roles());
     for (String f : new String[] {"rkl", "js", "tvd"}) {
-      assertEquals(List.of(Role.DIVERGENCE), new LossPlan(f, 0.5, "fixed", 0.5).roles());
+      assertEquals(List.of(Role.DIVERGENCE), plan(f, 0.5, "fixed", 0.5).roles());
     }
   }
 
   @Test
   void learnedGateWeightsEachLossByItsInverseAndExistsOnlyForHybrid() {
-    assertEquals(null, new LossPlan("ce", 0.5, "learned", 0.5).learned(), "ce has no gate to learn");
-    LossPlan hybrid = new LossPlan("hybrid", 0.5, "learned", 0.5);
+    assertEquals(null, plan("ce", 0.5, "learned", 0.5).learned(), "ce has no gate to learn");
+    LossPlan hybrid = plan("hybrid", 0.5, "learned", 0.5);
     assertEquals(0.5, hybrid.gate(0.3), 1e-12); // s1 = s2 = 0
     // Steps on e^{-s1}*L_tok + e^{-s2}*L_sent + s1 + s2 with L_tok = 1, L_sent = 4 move e^{-s_i} toward 1/L_i.
     for (int i = 0; i < 200; i++) {
@@ -37,15 +41,15 @@ class LossPlanTest {
 
   @Test
   void tokenLevelKdMixesCrossEntropyByLambda() {
-    assertArrayEquals(new float[] {0.75f, 0.25f}, new LossPlan("kl", 0.25, "fixed", 0.5).weights(Role.TOKEN, 0.3));
+    assertArrayEquals(new float[] {0.75f, 0.25f}, plan("kl", 0.25, "fixed", 0.5).weights(Role.TOKEN, 0.3));
   }
 
   @Test
   void hybridGateWeightsTokenAndSentenceParts() {
-    LossPlan fixed = new LossPlan("hybrid", 0.5, "fixed", 0.7);
+    LossPlan fixed = plan("hybrid", 0.5, "fixed", 0.7);
     assertArrayEquals(new float[] {0f, 0.7f}, fixed.weights(Role.TOKEN, 0.9), 1e-6f);
     assertArrayEquals(new float[] {0.3f, 0f}, fixed.weights(Role.SENTENCE, 0.9), 1e-6f);
-    LossPlan scheduled = new LossPlan("hybrid", 0.5, "scheduled", 0.7);
+    LossPlan scheduled = plan("hybrid", 0.5, "scheduled", 0.7);
     assertEquals(1.0, scheduled.gate(0), 1e-12);
     assertEquals(0.25, scheduled.gate(0.75), 1e-12);
   }

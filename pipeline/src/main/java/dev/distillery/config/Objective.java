@@ -1,0 +1,122 @@
+package dev.distillery.config;
+
+import java.io.Serializable;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What {@code distill} trains the student on, parsed once from {@code distill.loss} and the keys
+ * that loss reads. Each variant carries only its own settings, so a combination no paper defines
+ * (a gate on {@code kl}, student prefixes for {@code seqkd}) cannot be built.
+ */
+public sealed interface Objective extends Serializable {
+  /** The {@code distill.loss} values, in the order help and errors list them. */
+  List<String> NAMES = List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "okd");
+
+  /** The {@code distill.loss} value of this objective. */
+  String name();
+
+  /** Cross-entropy on the references alone: the baseline every KD loss is compared with. */
+  record CrossEntropy() implements Objective {
+    @Override
+    public String name() {
+      return "ce";
+    }
+  }
+
+  /** Token-level KD on the references, {@code (1−λ)·CE + λ·KL(p‖q)} (Kim and Rush 2016). */
+  record TokenKd(double kdWeight) implements Objective {
+    public TokenKd {
+      Checks.fraction("distill.kd-weight", kdWeight);
+    }
+
+    @Override
+    public String name() {
+      return "kl";
+    }
+  }
+
+  /** Sentence-level KD: cross-entropy on the teacher's beam outputs (Kim and Rush 2016). */
+  record SeqKd() implements Objective {
+    @Override
+    public String name() {
+      return "seqkd";
+    }
+  }
+
+  /** Wei et al. 2024: {@code g·KL on references + (1−g)·CE on beam outputs}, with the gate {@code g}. */
+  record Hybrid(Gate gate) implements Objective {
+    @Override
+    public String name() {
+      return "hybrid";
+    }
+  }
+
+  /** An f-divergence on prefixes (f-DISTILL, Wen et al. 2023): the teacher's or the student's. */
+  record FDivergence(Kind kind, Prefix prefix) implements Objective {
+    @Override
+    public String name() {
+      return kind.name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  /** Online KD (Rao et al. 2024): LoRA modules on the frozen teacher train with the student ({@code distill.okd}). */
+  record Online() implements Objective {
+    @Override
+    public String name() {
+      return "okd";
+    }
+  }
+
+  /** The hybrid's gate {@code g}. */
+  sealed interface Gate extends Serializable {
+    /** {@code g} fixed at {@code distill.gate-value}. */
+    record Fixed(double value) implements Gate {
+      public Fixed {
+        Checks.fraction("distill.gate-value", value);
+      }
+    }
+
+    /** {@code g} from 1 (token level) to 0 (sentence level) over training. */
+    record Scheduled() implements Gate {}
+
+    /** Uncertainty weighting: the two losses weighted {@code e^{−s1}}, {@code e^{−s2}}, trained alongside. */
+    record Learned() implements Gate {}
+  }
+
+  /** The divergences of f-DISTILL beside forward KL. */
+  enum Kind { RKL, JS, TVD }
+
+  /** Whose outputs the divergence is measured along. */
+  enum Prefix { TEACHER, STUDENT }
+
+  /**
+   * @param loss {@code distill.loss}
+   * @param gate {@code distill.gate}: fixed, scheduled or learned (read by hybrid)
+   * @param prefix {@code distill.prefix}: teacher or student (read by rkl, js, tvd)
+   */
+  static Objective parse(String loss, double kdWeight, String gate, double gateValue, String prefix) {
+    Checks.oneOf("distill.loss", loss, NAMES.toArray(String[]::new));
+    Checks.oneOf("distill.gate", gate, "fixed", "scheduled", "learned");
+    Checks.fraction("distill.gate-value", gateValue);
+    Checks.fraction("distill.kd-weight", kdWeight);
+    Checks.oneOf("distill.prefix", prefix, "teacher", "student");
+    Prefix from = Prefix.valueOf(prefix.toUpperCase(Locale.ROOT));
+    if (from == Prefix.STUDENT && !List.of("rkl", "js", "tvd").contains(loss)) {
+      throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
+          + "sampled prefixes (distill.loss = rkl, js or tvd): " + loss);
+    }
+    return switch (loss) {
+      case "ce" -> new CrossEntropy();
+      case "kl" -> new TokenKd(kdWeight);
+      case "seqkd" -> new SeqKd();
+      case "hybrid" -> new Hybrid(switch (gate) {
+        case "scheduled" -> new Gate.Scheduled();
+        case "learned" -> new Gate.Learned();
+        default -> new Gate.Fixed(gateValue);
+      });
+      case "okd" -> new Online();
+      default -> new FDivergence(Kind.valueOf(loss.toUpperCase(Locale.ROOT)), from);
+    };
+  }
+}
