@@ -102,7 +102,7 @@ public final class DistillQuality {
     }
     table.note("held-out = the targets' validation split (stable hash of id, corpus.validation-fraction), "
         + base.distill().evalExamples() + " examples at most");
-    table.note("js beta " + base.distill().jsBeta() + "; rkl/js/tvd without a prefix setting use teacher prefixes "
+    table.note("distill.js-beta at its default (0.5); rkl/js/tvd without a prefix setting use teacher prefixes "
         + "(stored samples, else the beam output); 5 epochs each; local[*] Spark, " + base.train().batchPerWorker()
         + " per worker, averaging every " + base.train().averagingFrequency());
     if (keys.contains("okd")) {

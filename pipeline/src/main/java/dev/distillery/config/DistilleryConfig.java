@@ -179,12 +179,11 @@ public record DistilleryConfig(
    *
    * @param objective the loss and its own settings ({@code distill.loss}, {@code kd-weight}, {@code gate},
    *     {@code gate-value}, {@code prefix}), parsed once
-   * @param jsBeta the student's weight in the JS mixture (read by {@code js})
    * @param student architecture, embedding, hidden, layers, heads of the student (maxTokens unused)
    * @param okd the online modules of {@code distill.loss = okd}
    */
   public record Distill(
-      Objective objective, double temperature, double jsBeta, int topK, int checkpointEvery, int keepCheckpoints,
+      Objective objective, double temperature, int topK, int checkpointEvery, int keepCheckpoints,
       int evalExamples, String init, Model student, Okd okd)
       implements Serializable {
     public Distill {
@@ -201,7 +200,6 @@ public record DistilleryConfig(
             + objective.name() + " (the targets store the tail's mass, not the tail of the softened distribution): "
             + temperature);
       }
-      Checks.fraction("distill.js-beta", jsBeta);
       Checks.atLeast("distill.top-k", topK, 0);
       Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
       Checks.positive("distill.keep-checkpoints", keepCheckpoints);
@@ -272,8 +270,9 @@ public record DistilleryConfig(
             c.getInt("prepare.split-sentences-over")),
         new Distill(
             Objective.parse(c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getString("distill.gate"),
-                c.getDouble("distill.gate-value"), c.getString("distill.prefix")),
-            c.getDouble("distill.temperature"), c.getDouble("distill.js-beta"),
+                c.getDouble("distill.gate-value"), c.getString("distill.prefix"), c.getDouble("distill.js-beta"),
+                c.getDouble("distill.skew-alpha"), c.getDouble("distill.gjsd-beta")),
+            c.getDouble("distill.temperature"),
             c.getInt("distill.top-k"), c.getInt("distill.checkpoint-every"),
             c.getInt("distill.keep-checkpoints"),
             c.getInt("distill.eval-examples"), c.getString("distill.init"),

@@ -11,7 +11,7 @@ import java.util.Locale;
  */
 public sealed interface Objective extends Serializable {
   /** The {@code distill.loss} values, in the order help and errors list them. */
-  List<String> NAMES = List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "okd");
+  List<String> NAMES = List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "skl", "srkl", "gjsd", "okd");
 
   /** The {@code distill.loss} value of this objective. */
   String name();
@@ -52,8 +52,19 @@ public sealed interface Objective extends Serializable {
     }
   }
 
-  /** An f-divergence on prefixes (f-DISTILL, Wen et al. 2023): the teacher's or the student's. */
-  record FDivergence(Kind kind, Prefix prefix) implements Objective {
+  /**
+   * A divergence other than forward KL on prefixes, the teacher's or the student's: f-DISTILL's
+   * (Wen et al. 2023), DistiLLM's skew KLs (Ko et al. 2024) and GKD's generalized JSD (Agarwal et al. 2024).
+   *
+   * @param weight the divergence's parameter: β of {@code js} ({@code distill.js-beta}) and of
+   *     {@code gjsd} ({@code distill.gjsd-beta}), α of {@code skl} and {@code srkl}
+   *     ({@code distill.skew-alpha}); 0 for {@code rkl} and {@code tvd}
+   */
+  record FDivergence(Kind kind, Prefix prefix, double weight) implements Objective {
+    public FDivergence {
+      Checks.fraction("the divergence weight", weight);
+    }
+
     @Override
     public String name() {
       return kind.name().toLowerCase(Locale.ROOT);
@@ -84,8 +95,8 @@ public sealed interface Objective extends Serializable {
     record Learned() implements Gate {}
   }
 
-  /** The divergences of f-DISTILL beside forward KL. */
-  enum Kind { RKL, JS, TVD }
+  /** The divergences beside forward KL. */
+  enum Kind { RKL, JS, TVD, SKL, SRKL, GJSD }
 
   /** Whose outputs the divergence is measured along. */
   enum Prefix { TEACHER, STUDENT }
@@ -93,18 +104,27 @@ public sealed interface Objective extends Serializable {
   /**
    * @param loss {@code distill.loss}
    * @param gate {@code distill.gate}: fixed, scheduled or learned (read by hybrid)
-   * @param prefix {@code distill.prefix}: teacher or student (read by rkl, js, tvd)
+   * @param prefix {@code distill.prefix}: teacher or student (read by the divergences)
    */
   static Objective parse(String loss, double kdWeight, String gate, double gateValue, String prefix) {
+    return parse(loss, kdWeight, gate, gateValue, prefix, 0.5, 0.1, 0.5);
+  }
+
+  /** @param jsBeta, skewAlpha, gjsdBeta the parameters of js, skl/srkl and gjsd */
+  static Objective parse(String loss, double kdWeight, String gate, double gateValue, String prefix,
+      double jsBeta, double skewAlpha, double gjsdBeta) {
+    Checks.fraction("distill.js-beta", jsBeta);
+    Checks.fraction("distill.skew-alpha", skewAlpha);
+    Checks.fraction("distill.gjsd-beta", gjsdBeta);
     Checks.oneOf("distill.loss", loss, NAMES.toArray(String[]::new));
     Checks.oneOf("distill.gate", gate, "fixed", "scheduled", "learned");
     Checks.fraction("distill.gate-value", gateValue);
     Checks.fraction("distill.kd-weight", kdWeight);
     Checks.oneOf("distill.prefix", prefix, "teacher", "student");
     Prefix from = Prefix.valueOf(prefix.toUpperCase(Locale.ROOT));
-    if (from == Prefix.STUDENT && !List.of("rkl", "js", "tvd").contains(loss)) {
+    if (from == Prefix.STUDENT && List.of("ce", "kl", "seqkd", "hybrid", "okd").contains(loss)) {
       throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
-          + "sampled prefixes (distill.loss = rkl, js or tvd): " + loss);
+          + "sampled prefixes (distill.loss = rkl, js, tvd, skl, srkl or gjsd): " + loss);
     }
     return switch (loss) {
       case "ce" -> new CrossEntropy();
@@ -116,7 +136,15 @@ public sealed interface Objective extends Serializable {
         default -> new Gate.Fixed(gateValue);
       });
       case "okd" -> new Online();
-      default -> new FDivergence(Kind.valueOf(loss.toUpperCase(Locale.ROOT)), from);
+      default -> {
+        Kind kind = Kind.valueOf(loss.toUpperCase(Locale.ROOT));
+        yield new FDivergence(kind, from, switch (kind) {
+          case JS -> jsBeta;
+          case SKL, SRKL -> skewAlpha;
+          case GJSD -> gjsdBeta;
+          case RKL, TVD -> 0;
+        });
+      }
     };
   }
 }

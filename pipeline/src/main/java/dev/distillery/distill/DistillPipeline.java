@@ -203,7 +203,8 @@ public final class DistillPipeline {
         manifest.rows(), k, manifest.topK(), d.objective().name());
 
     boolean okd = d.objective() instanceof Objective.Online;
-    BucketLoss loss = new BucketLoss(Divergence.of(d.objective()), d.temperature(), d.jsBeta());
+    BucketLoss loss = new BucketLoss(Divergence.of(d.objective()), d.temperature(),
+        d.objective() instanceof Objective.FDivergence f ? f.weight() : 0.5);
     LanguageModel student = LanguageModel.create(d.student(), tokenizer, config.train().seed(),
         dev.distillery.model.Updates.of(config.train()), OutputHead.logits(loss));
     OkdRun online = okd ? OkdRun.open(manifest, d, config.train(), tokenizer, progress) : null;

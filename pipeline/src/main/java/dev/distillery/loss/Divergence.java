@@ -14,10 +14,16 @@ package dev.distillery.loss;
  *   <li>{@link #JS}: {@code ½ Σ P log(P/M) + ½ Σ Q log(Q/M)}, {@code M = βQ + (1−β)P} (f-DISTILL;
  *       β = 0.5 is the symmetric Jensen–Shannon divergence).
  *   <li>{@link #TVD}: {@code ½ Σ |P − Q|}, total variation (f-DISTILL's two ¼ halves on one prefix).
+ *   <li>{@link #SKL}: skew KL {@code KL(P ‖ αP + (1−α)Q)} (DistiLLM, Ko et al. 2024); α = 0 is KL.
+ *   <li>{@link #SRKL}: skew reverse KL {@code KL(Q ‖ αQ + (1−α)P)} (DistiLLM); α = 0 is RKL.
+ *   <li>{@link #GJSD}: generalized JSD {@code β·KL(P ‖ M) + (1−β)·KL(Q ‖ M)}, {@code M = βP + (1−β)Q},
+ *       with forward KL at β = 0 and reverse KL at β = 1 (the ends as TRL's GKD defines them).
  * </ul>
+ *
+ * <p>The parameter of {@link #value} is β for JS and GJSD, α for SKL and SRKL; the others ignore it.
  */
 public enum Divergence {
-  KL, RKL, JS, TVD;
+  KL, RKL, JS, TVD, SKL, SRKL, GJSD;
 
   /** Probabilities this small are treated as this small, so logs and ratios stay finite. */
   static final double EPS = 1e-10;
@@ -26,10 +32,13 @@ public enum Divergence {
    * @param p teacher buckets, summing to 1
    * @param q student buckets, summing to 1
    * @param grad receives {@code ∂D/∂q_b} (may be null)
-   * @param beta the JS mixture weight of Q
+   * @param beta the divergence's parameter (β of JS and GJSD, α of SKL and SRKL)
    * @return the divergence in nats
    */
   public double value(double[] p, double[] q, double[] grad, double beta) {
+    if (this == GJSD && (beta == 0 || beta == 1)) {
+      return (beta == 0 ? KL : RKL).value(p, q, grad, beta);
+    }
     double d = 0;
     for (int b = 0; b < p.length; b++) {
       double pb = Math.max(p[b], EPS);
@@ -53,6 +62,21 @@ public enum Divergence {
           d += 0.5 * Math.abs(p[b] - q[b]);
           g = 0.5 * Math.signum(q[b] - p[b]);
         }
+        case SKL -> {
+          double m = beta * pb + (1 - beta) * qb;
+          d += p[b] <= 0 ? 0 : p[b] * Math.log(pb / m);
+          g = -p[b] * (1 - beta) / m;
+        }
+        case SRKL -> {
+          double m = beta * qb + (1 - beta) * pb;
+          d += qb * Math.log(qb / m);
+          g = Math.log(qb / m) + 1 - qb * beta / m;
+        }
+        case GJSD -> {
+          double m = beta * pb + (1 - beta) * qb;
+          d += beta * (p[b] <= 0 ? 0 : p[b] * Math.log(pb / m)) + (1 - beta) * qb * Math.log(qb / m);
+          g = beta * (-p[b] * (1 - beta) / m) + (1 - beta) * (Math.log(qb / m) + 1 - qb * (1 - beta) / m);
+        }
         default -> throw new IllegalStateException("Cannot compute divergence: unknown: " + this);
       }
       if (grad != null) {
@@ -69,6 +93,9 @@ public enum Divergence {
         case RKL -> RKL;
         case JS -> JS;
         case TVD -> TVD;
+        case SKL -> SKL;
+        case SRKL -> SRKL;
+        case GJSD -> GJSD;
       };
     }
     return KL;

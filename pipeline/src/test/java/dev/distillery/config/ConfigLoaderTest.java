@@ -169,7 +169,7 @@ class ConfigLoaderTest {
     assertEquals(new Objective.Hybrid(new Objective.Gate.Fixed(0.3)), hybrid);
     var js = ConfigLoader.load(java.util.Optional.empty(), java.util.List.of("distill.loss=js",
         "distill.prefix=student")).distill();
-    assertEquals(new Objective.FDivergence(Objective.Kind.JS, Objective.Prefix.STUDENT), js.objective());
+    assertEquals(new Objective.FDivergence(Objective.Kind.JS, Objective.Prefix.STUDENT, 0.5), js.objective());
     assertTrue(js.onPolicy());
     // A gate means nothing to kl: it is not part of the objective at all.
     assertEquals(new Objective.TokenKd(0.5), ConfigLoader.load(java.util.Optional.empty(),

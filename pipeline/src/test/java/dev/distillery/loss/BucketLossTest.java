@@ -82,6 +82,10 @@ class BucketLossTest {
         case RKL -> qb[b] * Math.log(qb[b] / p[b]);
         case JS -> 0.5 * p[b] * Math.log(p[b] / m) + 0.5 * qb[b] * Math.log(qb[b] / m);
         case TVD -> 0.5 * Math.abs(p[b] - qb[b]);
+        case SKL -> p[b] * Math.log(p[b] / (beta * p[b] + (1 - beta) * qb[b]));
+        case SRKL -> qb[b] * Math.log(qb[b] / (beta * qb[b] + (1 - beta) * p[b]));
+        case GJSD -> beta * p[b] * Math.log(p[b] / (beta * p[b] + (1 - beta) * qb[b]))
+            + (1 - beta) * qb[b] * Math.log(qb[b] / (beta * p[b] + (1 - beta) * qb[b]));
       };
     }
     return s;
@@ -207,5 +211,31 @@ class BucketLossTest {
     var layer = (org.deeplearning4j.nn.conf.layers.BaseOutputLayer)
         ((org.deeplearning4j.nn.conf.graph.LayerVertex) old.getVertices().get("out")).getLayerConf().getLayer();
     assertEquals(new BucketLoss(Divergence.JS, 1.0, 0.3), layer.getLossFn());
+  }
+  @Test
+  void skewAndGeneralizedDivergencesReduceToKlAndReverseKlAtTheirEnds() {
+    Random r = new Random(5);
+    double[] p = new double[K + 1];
+    double[] q = new double[K + 1];
+    double sp = 0, sq = 0;
+    for (int b = 0; b <= K; b++) {
+      p[b] = Math.exp(r.nextGaussian());
+      q[b] = Math.exp(r.nextGaussian());
+      sp += p[b];
+      sq += q[b];
+    }
+    for (int b = 0; b <= K; b++) {
+      p[b] /= sp;
+      q[b] /= sq;
+    }
+    double kl = Divergence.KL.value(p, q, null, 0);
+    double rkl = Divergence.RKL.value(p, q, null, 0);
+    assertEquals(kl, Divergence.SKL.value(p, q, null, 0), 1e-12);
+    assertEquals(rkl, Divergence.SRKL.value(p, q, null, 0), 1e-12);
+    assertEquals(kl, Divergence.GJSD.value(p, q, null, 0), 1e-12);
+    assertEquals(rkl, Divergence.GJSD.value(p, q, null, 1), 1e-12);
+    // Skewing toward the teacher bounds the divergence: KL(P || αP + (1−α)Q) ≤ −log α.
+    assertTrue(Divergence.SKL.value(p, q, null, 0.1) <= -Math.log(0.1));
+    assertTrue(Divergence.SKL.value(p, q, null, 0.1) < kl);
   }
 }
