@@ -101,7 +101,7 @@ final class DemoCommand implements Callable<Integer> {
     progress.line("demo 3/%d: prepare the teacher's targets for %d pairs", stages, Math.min(distillRows, lines.size()));
     PreparePipeline.run(spark, conf, slice.toString(), teacherModel, output.resolve("targets"), progress);
 
-    Map<String, DistillPipeline.Scores> students = new LinkedHashMap<>();
+    Map<String, dev.distillery.distill.SystemScores> students = new LinkedHashMap<>();
     Map<String, EvaluatePipeline.Result> unseen = new LinkedHashMap<>();
     List<String> all = new ArrayList<>(List.of("ce"));
     all.addAll(losses);
@@ -126,7 +126,7 @@ final class DemoCommand implements Callable<Integer> {
         Math.exp(teacher.referenceCrossEntropy()), "");
     for (String loss : all) {
       EvaluatePipeline.Result r = unseen.get(loss);
-      DistillPipeline.Scores s = students.get(loss);
+      dev.distillery.distill.SystemScores s = students.get(loss);
       progress.line("%-16s %9.2f %9.2f %10s %10.2f %9s", "student " + loss, r.model().bleu(), r.model().chrf(),
           fmt(s.vocabKl()), Math.exp(r.referenceCrossEntropy()), fmt(100 * s.eosArgmax()) + "%");
     }
@@ -137,8 +137,8 @@ final class DemoCommand implements Callable<Integer> {
       if (kd > ce) {
         progress.line("student %s beats ce by %.2f chrF", loss, kd - ce);
       } else {
-        DistillPipeline.Scores s = students.get(loss);
-        DistillPipeline.Scores base = students.get("ce");
+        dev.distillery.distill.SystemScores s = students.get(loss);
+        dev.distillery.distill.SystemScores base = students.get("ce");
         progress.line("student %s does not beat ce here (%.2f chrF below): its KL to the teacher is %s against ce's %s "
             + "and its argmax is </s> at %s%% of positions against %s%%; with %d pairs and %d epochs the students see "
             + "little of the teacher", loss, ce - kd, fmt(s.vocabKl()), fmt(base.vocabKl()), fmt(100 * s.eosArgmax()),

@@ -16,7 +16,7 @@ import java.util.Locale;
 final class Report {
   private Report() {}
 
-  static void write(Path file, String loss, Path metrics, List<DistillPipeline.Scores> table) throws IOException {
+  static void write(Path file, String loss, Path metrics, List<SystemScores> table) throws IOException {
     List<double[]> points = new ArrayList<>();
     List<double[]> gate = new ArrayList<>();
     List<double[]> studentKl = new ArrayList<>();
@@ -63,14 +63,14 @@ final class Report {
     html.append("<h2>Held-out evaluation</h2><table><tr><th>system<th>greedy BLEU<th>greedy chrF<th>beam BLEU"
         + "<th>beam chrF<th>reference perplexity<th>bucket KL(teacher‖model)<th>vocabulary KL(teacher‖model)"
         + "<th>early &lt;/s&gt; argmax</tr>");
-    for (DistillPipeline.Scores s : table) {
-      html.append("<tr><td>").append(s.system()).append("<td>").append(DistillPipeline.fmt(s.greedyBleu()))
-          .append("<td>").append(DistillPipeline.fmt(s.greedyChrf())).append("<td>").append(DistillPipeline.fmt(s.beamBleu()))
-          .append("<td>").append(DistillPipeline.fmt(s.beamChrf())).append("<td>")
-          .append(DistillPipeline.fmt(s.referencePerplexity())).append("<td>")
+    for (SystemScores s : table) {
+      html.append("<tr><td>").append(s.system()).append("<td>").append(StudentEvaluation.fmt(s.greedyBleu()))
+          .append("<td>").append(StudentEvaluation.fmt(s.greedyChrf())).append("<td>").append(StudentEvaluation.fmt(s.beamBleu()))
+          .append("<td>").append(StudentEvaluation.fmt(s.beamChrf())).append("<td>")
+          .append(StudentEvaluation.fmt(s.referencePerplexity())).append("<td>")
           .append(String.format(Locale.ROOT, "%.4f", s.bucketKl())).append("<td>")
-          .append(DistillPipeline.fmt4(s.vocabKl())).append("<td>")
-          .append(DistillPipeline.fmt(100 * s.eosArgmax())).append("%</tr>");
+          .append(StudentEvaluation.fmt4(s.vocabKl())).append("<td>")
+          .append(StudentEvaluation.fmt(100 * s.eosArgmax())).append("%</tr>");
     }
     html.append("</table>");
     Files.writeString(file, html.toString());

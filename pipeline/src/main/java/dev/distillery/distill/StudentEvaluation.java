@@ -1,0 +1,217 @@
+package dev.distillery.distill;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
+import dev.distillery.decode.Decoder;
+import dev.distillery.decode.Hypothesis;
+import dev.distillery.eval.Bleu;
+import dev.distillery.eval.Chrf;
+import dev.distillery.loss.BucketLoss;
+import dev.distillery.loss.CompactLabels;
+import dev.distillery.loss.DistillExample;
+import dev.distillery.loss.Divergence;
+import dev.distillery.model.LanguageModel;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.model.TokenizedExample;
+import dev.distillery.prepare.Manifest;
+import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.util.Progress;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.ObjIntConsumer;
+import org.apache.spark.sql.Row;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * How distill scores a student, the teacher and a baseline on held-out targets rows: greedy and
+ * beam BLEU/chrF, reference perplexity, KL(teacher ‖ student) on the stored buckets and over the
+ * whole vocabulary against the live teacher, and how often the student's argmax is {@code </s>};
+ * after every epoch ({@code evaluation.jsonl}) and at the end (the comparison table).
+ */
+final class StudentEvaluation {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private StudentEvaluation() {}
+
+
+  /** Held-out examples decoded after every epoch (the final evaluation uses distill.eval-examples). */
+  static final int EPOCH_EVAL_EXAMPLES = 20;
+
+  /**
+   * After every epoch: greedy and beam BLEU/chrF, reference perplexity and KL(teacher ‖ student) on
+   * the first {@value #EPOCH_EVAL_EXAMPLES} held-out examples (fewer if distill.eval-examples says so),
+   * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
+   */
+  static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Path file, List<Row> held, DistilleryConfig config, int k,
+      LanguageModel teacher, Progress progress) {
+    List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
+    return (model, epoch) -> {
+      if (rows.isEmpty()) {
+        return;
+      }
+      SystemScores s = scores("student after epoch " + epoch, model, rows, config, k, teacher, progress);
+      Map<String, Object> line = new LinkedHashMap<>();
+      line.put("epoch", epoch);
+      line.put("examples", rows.size());
+      line.put("greedyBleu", s.greedyBleu());
+      line.put("greedyChrf", s.greedyChrf());
+      line.put("beamBleu", s.beamBleu());
+      line.put("beamChrf", s.beamChrf());
+      line.put("referencePerplexity", s.referencePerplexity());
+      line.put("bucketKl", s.bucketKl());
+      line.put("vocabKl", s.vocabKl());
+      line.put("eosArgmax", s.eosArgmax());
+      try {
+        Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    };
+  }
+
+  /**
+   * The teacher, loaded on the driver to be decoded and compared like any model, when it is a
+   * Distillery model directory; null for other teachers (an ONNX export), whose row then comes from
+   * the stored targets.
+   */
+  static LanguageModel liveTeacher(Manifest manifest, Progress progress) {
+    Path dir = Path.of(manifest.teacher());
+    if (!Files.isRegularFile(dir.resolve(ModelBundle.META_FILE))) {
+      progress.line("teacher %s is not a Distillery model directory here: its row uses the stored beam outputs, "
+          + "and the full-vocabulary KL is not computed", dir);
+      return null;
+    }
+    try {
+      return ModelBundle.load(dir);
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalStateException("Cannot load the teacher for evaluation: " + e.getMessage() + ": " + dir, e);
+    }
+  }
+
+  /** The teacher's row from the targets alone: its stored beam outputs and reference log-likelihoods. */
+  static SystemScores storedTeacherScores(List<Row> rows, TextTokenizer tok) {
+    List<String> hyps = new ArrayList<>(), refs = new ArrayList<>();
+    double ll = 0;
+    long positions = 0;
+    for (Row r : rows) {
+      Row beam = r.getAs("beam");
+      hyps.add(tok.decode(Targets.ints(beam.getList(0))));
+      refs.add(r.getAs("target"));
+    }
+    for (Row r : rows) {
+      Row ref = r.getAs("reference");
+      ll += ref.getDouble(1);
+      positions += ref.getList(0).size() + 1;
+    }
+    return new SystemScores("teacher (stored)", Double.NaN, Double.NaN, Bleu.corpus(hyps, refs).score(),
+        Chrf.corpus(hyps, refs), Math.exp(-ll / Math.max(1, positions)), 0.0, 0.0, Double.NaN);
+  }
+
+  static SystemScores scores(String name, LanguageModel model, List<Row> rows, DistilleryConfig config, int k,
+      LanguageModel teacher, Progress progress) {
+    List<int[]> prompts = new ArrayList<>();
+    List<String> refs = new ArrayList<>();
+    List<TokenizedExample> refSeqs = new ArrayList<>();
+    for (Row r : rows) {
+      TokenizedExample e = Targets.Expander.reference(r);
+      refSeqs.add(e);
+      prompts.add(e.prompt());
+      refs.add(r.getAs("target"));
+    }
+    Decoder decoder = new Decoder(model, config.decode());
+    List<String> greedy = decode(model, decoder.greedy(prompts));
+    List<String> beam = decode(model, decoder.beam(prompts, config.decode().beamWidth()));
+    double ce = model.targetCrossEntropy(refSeqs, 32)[0];
+    double kl = teacherKl(model, rows, k);
+    double[] live = againstTeacher(model, teacher, refSeqs);
+    progress.line("evaluated %s on %d held-out examples", name, rows.size());
+    return new SystemScores(name, Bleu.corpus(greedy, refs).score(), Chrf.corpus(greedy, refs),
+        Bleu.corpus(beam, refs).score(), Chrf.corpus(beam, refs), Math.exp(ce), kl, live[0], live[1]);
+  }
+
+  /**
+   * Along the references: the mean full-vocabulary KL(teacher ‖ model) per target position (NaN
+   * without a teacher) and the fraction of target positions, the last excepted, where the model's
+   * argmax is {@code </s>}.
+   */
+  static double[] againstTeacher(LanguageModel model, LanguageModel teacher, List<TokenizedExample> refs) {
+    double kl = 0;
+    long klPositions = 0, early = 0, positions = 0;
+    for (int from = 0; from < refs.size(); from += 32) {
+      List<TokenizedExample> batch = refs.subList(from, Math.min(refs.size(), from + 32));
+      List<int[]> rows = batch.stream().map(TokenizedExample::tokens).toList();
+      INDArray s = model.logProbs(rows).permute(0, 2, 1).dup('c'); // [rows, time, vocab]
+      INDArray t = teacher == null ? null : teacher.logProbs(rows).permute(0, 2, 1).dup('c');
+      for (int i = 0; i < batch.size(); i++) {
+        int[] tokens = batch.get(i).tokens();
+        for (int pos = batch.get(i).targetStart() - 1; pos < tokens.length - 1; pos++) {
+          INDArray sv = s.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
+              org.nd4j.linalg.indexing.NDArrayIndex.point(pos), org.nd4j.linalg.indexing.NDArrayIndex.all());
+          if (pos < tokens.length - 2) {
+            positions++;
+            if (sv.argMax().getInt(0) == dev.distillery.tokenizer.TextTokenizer.EOS) {
+              early++;
+            }
+          }
+          if (t != null) {
+            INDArray tv = t.get(org.nd4j.linalg.indexing.NDArrayIndex.point(i),
+                org.nd4j.linalg.indexing.NDArrayIndex.point(pos), org.nd4j.linalg.indexing.NDArrayIndex.all());
+            kl += org.nd4j.linalg.ops.transforms.Transforms.exp(tv, true).muli(tv.sub(sv)).sumNumber().doubleValue();
+            klPositions++;
+          }
+        }
+      }
+    }
+    return new double[] {klPositions == 0 ? Double.NaN : kl / klPositions,
+        positions == 0 ? Double.NaN : (double) early / positions};
+  }
+
+  /** Mean KL(teacher ‖ model) per reference position, on the k+1 buckets stored for the teacher. */
+  static double teacherKl(LanguageModel model, List<Row> rows, int k) {
+    Targets.Expander expander = new Targets.Expander(new LossPlan(new Objective.TokenKd(1.0)), k);
+    BucketLoss kl = new BucketLoss(Divergence.KL, 1.0, 0.5);
+    double sum = 0;
+    long count = 0;
+    int width = CompactLabels.width(k);
+    for (Row r : rows) {
+      DistillExample e = expander.expand(r).get(0);
+      INDArray lp = model.logProbs(List.of(e.tokens())).permute(0, 2, 1).dup('c'); // [1, time, vocab]
+      int vocab = (int) lp.size(2);
+      int positions = e.targetTokens();
+      float[] all = lp.data().asFloat();
+      float[] logits = new float[positions * vocab];
+      System.arraycopy(all, (e.targetStart() - 1) * vocab, logits, 0, positions * vocab);
+      float[] labels = e.labels().clone();
+      for (int p = 0; p < positions; p++) {
+        labels[p * width + CompactLabels.W_CE] = 0;
+        labels[p * width + CompactLabels.W_DIV] = 1;
+      }
+      for (double v : kl.rows(logits, labels, null, positions, vocab, k, null)) {
+        sum += v;
+        count++;
+      }
+    }
+    return count == 0 ? Double.NaN : sum / count;
+  }
+
+  private static List<String> decode(LanguageModel model, List<Hypothesis> hyps) {
+    return hyps.stream().map(h -> model.tokenizer().decode(h.tokens())).toList();
+  }
+
+  static String fmt(double v) {
+    return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.2f", v);
+  }
+
+  static String fmt4(double v) {
+    return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.4f", v);
+  }
+}
