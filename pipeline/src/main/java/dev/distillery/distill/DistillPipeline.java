@@ -166,16 +166,20 @@ public final class DistillPipeline {
       encoder = (batch, done) -> dev.distillery.okd.OnlineKd.dataSet(batch);
       afterRound = online.afterRound(train);
     }
+    org.apache.spark.util.LongAccumulator sampled = spark.sparkContext().longAccumulator("on-policy prefixes");
     if (d.onPolicy()) {
       // On-policy: each round samples from the student as averaged after the previous round.
       StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
-      encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot);
+      encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot, sampled);
       afterRound = afterRound.andThen(snapshot::update);
       progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
     }
     SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), d.keepCheckpoints(),
         resume, m -> {
       m.put("loss_name", d.objective().name());
+      if (d.onPolicy()) {
+        m.put("prefixes_sampled", sampled.value());
+      }
       if (d.objective() instanceof Objective.Hybrid) {
         m.put("gate", plan.gate((Double) m.get("progress")));
       }

@@ -20,7 +20,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.TaskContext;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -36,9 +35,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * ({@link TeacherCache}), so the teacher directory must be readable from the executors.
  */
 public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillExample> {
-  /** Student sequences sampled in this JVM: tests read it to see the on-policy path ran. */
-  public static final AtomicLong SAMPLED = new AtomicLong();
-
   private final LossPlan plan;
   private final int k;
   private final String teacherDir;
@@ -46,12 +42,16 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
   private final DistilleryConfig.Decode sampling;
   private final DistilleryConfig.Prepare prepare;
   private final Snapshot snapshot;
+  private final org.apache.spark.util.LongAccumulator sampled;
 
   /**
    * @param teacherDir the teacher's model directory (the targets' manifest names it)
    * @param config decoding length, sampling temperature and top-p ({@code prepare.sample-*}), device
+   * @param sampled counts the sequences drawn from the student on the executors (a task Spark
+   *     retries counts its sequences again); distill reports it as {@code prefixes_sampled}
    */
-  public StudentPrefixes(LossPlan plan, int k, String teacherDir, DistilleryConfig config, Snapshot snapshot) {
+  public StudentPrefixes(LossPlan plan, int k, String teacherDir, DistilleryConfig config, Snapshot snapshot,
+      org.apache.spark.util.LongAccumulator sampled) {
     this.plan = plan;
     this.k = k;
     this.teacherDir = teacherDir;
@@ -59,6 +59,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
     this.sampling = TeacherScorer.sampling(config.decode(), config.prepare());
     this.prepare = config.prepare();
     this.snapshot = snapshot;
+    this.sampled = sampled;
   }
 
   @Override
@@ -97,7 +98,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
       out.set(onPolicy.get(j), Targets.example(e.id(), source, t.ids(), drawn.get(j).finished(), t.topkIds(),
           t.topkLogprobs(), t.tailMass(), e.role(), k));
     }
-    SAMPLED.addAndGet(onPolicy.size());
+    sampled.add(onPolicy.size());
     return DistillBatches.dataSet(out, plan, k, progress);
   }
 

@@ -143,10 +143,10 @@ class DistillPipelineTest {
   @Test
   void studentPrefixesAreSampledFromTheStudentAndScoredByTheLiveTeacher() throws Exception {
     Path out = dir.resolve("student-on-policy");
-    long before = StudentPrefixes.SAMPLED.get();
     DistillPipeline.Summary s = DistillPipeline.run(spark, config("distill.loss=rkl", "distill.prefix=student",
         "train.epochs=2", "distill.eval-examples=0"), targets, out, false, null, QUIET);
-    long sampled = StudentPrefixes.SAMPLED.get() - before;
+    List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+    long sampled = new ObjectMapper().readTree(lines.get(lines.size() - 1)).get("prefixes_sampled").asLong();
     long rows = spark.read().parquet(targets.toString()).count();
     // Every divergence sequence of both epochs (one per stored sample of each training row) was re-drawn.
     assertTrue(sampled >= rows, "on-policy samples " + sampled + " for " + rows + " rows");
