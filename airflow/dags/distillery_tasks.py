@@ -21,21 +21,36 @@ def read_java17_opens(path):
     raise ValueError("Cannot read Java 17 flags: no java17.opens= line: %s" % path)
 
 
-def task_args(run_id, base_dir, corpus, teacher, config=None, java_opens="", loss="kl", heldout=None,
-              sanitize=True):
-    """Arguments of the prepare -> distill -> evaluate tasks for one DAG run.
+def safe_run_id(run_id):
+    """The run id as a path component: characters other than [A-Za-z0-9_.-] become '_'.
 
-    run_id: the Airflow run id; with sanitize, characters other than [A-Za-z0-9_.-] become '_' (the DAG
-      passes a Jinja template that does the same at render time, with sanitize=False).
-    base_dir: where runs live (HDFS, S3 or a local path); outputs go to base_dir/<run_id>/...
-    Returns {task_id: {"java_class", "application_args", "conf"}} in execution order.
+    The DAG registers this as the Jinja filter safe_run_id, so the rendered paths get the same guard.
     """
-    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in run_id) if sanitize else run_id
+    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in run_id)
     if not safe:
         raise ValueError("Cannot build task arguments: empty run id: %r" % run_id)
     # '/' never survives sanitizing, but '.' and '..' would still name base_dir itself or its parent.
     if safe.strip(".") == "":
         raise ValueError("Cannot build task arguments: run id would escape base_dir: %r" % run_id)
+    return safe
+
+
+def task_args(run_id, base_dir, corpus, teacher, heldout, config=None, java_opens="", loss="kl",
+              sanitize=True):
+    """Arguments of the prepare -> distill -> evaluate tasks for one DAG run.
+
+    run_id: the Airflow run id, made safe with safe_run_id (the DAG passes a template that applies
+      the same filter at render time, with sanitize=False).
+    base_dir: where runs live (HDFS, S3 or a local path); outputs go to base_dir/<run_id>/...
+    heldout: the pairs evaluate scores the student on; never the training corpus.
+    Returns {task_id: {"java_class", "application_args", "conf"}} in execution order.
+    """
+    safe = safe_run_id(run_id) if sanitize else run_id
+    if not heldout:
+        raise ValueError("Cannot build task arguments: no held-out corpus for evaluate (it would score the "
+                         "student on its own training data)")
+    if sanitize and heldout == corpus:
+        raise ValueError("Cannot build task arguments: the held-out corpus is the training corpus: %r" % corpus)
     root = "%s/%s" % (base_dir.rstrip("/"), safe)
     targets, student = root + "/targets", root + "/student-" + loss
     common = ["--config", config] if config else []
@@ -60,7 +75,7 @@ def task_args(run_id, base_dir, corpus, teacher, config=None, java_opens="", los
         "evaluate": {
             "java_class": MAIN_CLASS,
             "application_args": ["evaluate", *common, "--model", student + "/model",
-                                 "--input", heldout or corpus, "--report", root + "/evaluate.json"],
+                                 "--input", heldout, "--report", root + "/evaluate.json"],
             "conf": conf,
         },
     }

@@ -31,7 +31,8 @@ def jobs_jar():
 
 class TaskArgsTest(unittest.TestCase):
     def args(self, run_id):
-        return distillery_tasks.task_args(run_id, "/runs", "/data/c.jsonl", "/models/t", config="c.conf")
+        return distillery_tasks.task_args(run_id, "/runs", "/data/c.jsonl", "/models/t", "/data/h.jsonl",
+                                          config="c.conf")
 
     def test_outputs_are_under_the_run_id_so_reruns_are_idempotent(self):
         a = self.args("manual__2026-11-22T10:00:00+00:00")
@@ -55,14 +56,27 @@ class TaskArgsTest(unittest.TestCase):
 
     def test_rejects_an_empty_run_id(self):
         with self.assertRaises(ValueError):
-            distillery_tasks.task_args("", "/runs", "c", "t")
+            distillery_tasks.task_args("", "/runs", "c", "t", "h")
+
+    def test_evaluate_scores_the_held_out_corpus_and_never_the_training_one(self):
+        a = self.args("r1")["evaluate"]["application_args"]
+        self.assertEqual("/data/h.jsonl", a[a.index("--input") + 1])
+        for heldout in [None, "", "/data/c.jsonl"]:
+            with self.assertRaises(ValueError, msg=repr(heldout)):
+                distillery_tasks.task_args("r1", "/runs", "/data/c.jsonl", "t", heldout)
+
+    def test_the_dags_jinja_filter_is_the_same_guard(self):
+        self.assertEqual("manual__2026-11-22T10_00_00_00_00", distillery_tasks.safe_run_id("manual__2026-11-22T10:00:00+00:00"))
+        for run_id in ["..", ".", ""]:
+            with self.assertRaises(ValueError, msg=run_id):
+                distillery_tasks.safe_run_id(run_id)
 
     def test_run_ids_cannot_escape_the_base_dir(self):
         for run_id in ["..", ".", "..."]:
             with self.assertRaises(ValueError, msg=run_id):
-                distillery_tasks.task_args(run_id, "/runs", "c", "t")
+                distillery_tasks.task_args(run_id, "/runs", "c", "t", "h")
         for run_id in ["../../etc", "a/../../b", "..\\x"]:
-            args = distillery_tasks.task_args(run_id, "/runs", "c", "t")["prepare"]["application_args"]
+            args = distillery_tasks.task_args(run_id, "/runs", "c", "t", "h")["prepare"]["application_args"]
             out = args[args.index("--output") + 1]
             self.assertTrue(out.startswith("/runs/") and "/" not in out[len("/runs/"):-len("/targets")], out)
             self.assertEqual(os.path.normpath(out), out, "no '..' path component: " + out)
@@ -78,8 +92,8 @@ class RenderedCommandsRunTest(unittest.TestCase):
             train = [submit, "--master", "local[2]", "--class", distillery_tasks.MAIN_CLASS, jar, "train",
                      "--config", TINY, "--input", SAMPLE, "--output", teacher, "--set", "train.epochs=1"]
             self.run_ok(train)
-            tasks = distillery_tasks.task_args("manual__2026-11-22T10:00:00+00:00", tmp, SAMPLE, teacher,
-                                               config=TINY, java_opens=opens, loss="kl", heldout=HELDOUT)
+            tasks = distillery_tasks.task_args("manual__2026-11-22T10:00:00+00:00", tmp, SAMPLE, teacher, HELDOUT,
+                                               config=TINY, java_opens=opens, loss="kl")
             for name, task in tasks.items():
                 cmd = distillery_tasks.spark_submit_command(task, jar, "local[2]", spark_submit=submit)
                 cmd += ["--set", "decode.max-new-tokens=8", "--set", "distill.eval-examples=5"]
