@@ -93,7 +93,7 @@ public final class DistillPipeline {
     DistilleryConfig.Distill d = config.distill();
     Path modelDir = output.resolve("model");
     Path checkpoints = output.resolve("checkpoints");
-    if (!resume && (Files.exists(modelDir) || Files.exists(checkpoints))) {
+    if (!resume && (Files.exists(modelDir) || !dev.distillery.train.Checkpoint.complete(checkpoints).isEmpty())) {
       throw new ConfigException("Cannot distill: output already holds a student or checkpoints "
           + "(pass --resume to continue it, or choose another directory): " + output);
     }
@@ -196,6 +196,9 @@ public final class DistillPipeline {
       }
     }, config.hash(), afterRound, StudentEvaluation.evaluateEachEpoch(evaluation, held, config, k, liveTeacher, progress));
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    if (d.checkpointEvery() > 0) {
+      dev.distillery.train.ResumeCheck.record(checkpoints, config);
+    }
     SparkTrainer.Result result = okd
         ? SparkTrainer.train(jsc, online.pair(), online::student, train, validation, config.train(),
             config.spark().partitions(), progress, encoder, options)

@@ -70,7 +70,7 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
   }
 
   /** Complete checkpoints ({@code step-N} with both files), newest first. */
-  static java.util.List<Path> complete(Path dir) throws IOException {
+  public static java.util.List<Path> complete(Path dir) throws IOException {
     if (!Files.isDirectory(dir)) {
       return java.util.List.of();
     }

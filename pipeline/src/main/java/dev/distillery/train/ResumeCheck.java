@@ -36,7 +36,7 @@ public final class ResumeCheck {
 
   /**
    * @param job {@code train} or {@code distill}, for messages
-   * @param checkpoints the run's checkpoint directory (created if missing)
+   * @param checkpoints the run's checkpoint directory
    * @throws ConfigException on resume, naming every refused key with its recorded and new value
    */
   public static void check(String job, Path checkpoints, DistilleryConfig config, boolean resume, Progress progress)
@@ -56,11 +56,18 @@ public final class ResumeCheck {
       if (!changed.isEmpty()) {
         progress.line("resuming with changed keys: %s", describe(changed));
       }
-    } else if (resume && Files.isDirectory(checkpoints)) {
+    } else if (resume && !Checkpoint.complete(checkpoints).isEmpty()) {
       progress.line("resuming without a recorded configuration to compare (checkpoints before 0.1.1): %s", checkpoints);
     }
+  }
+
+  /**
+   * Records the configuration beside the checkpoints, for the next resume to compare. Called just
+   * before training starts, so that a run refused earlier leaves no checkpoint directory behind.
+   */
+  public static void record(Path checkpoints, DistilleryConfig config) throws IOException {
     Files.createDirectories(checkpoints);
-    Files.writeString(recorded, config.toHocon());
+    Files.writeString(checkpoints.resolve(CONFIG), config.toHocon());
   }
 
   static boolean mayChange(String key, boolean onPolicy) {

@@ -57,7 +57,8 @@ public final class TrainPipeline {
       Progress progress) throws IOException {
     Path checkpoints = output.resolve(CHECKPOINTS);
     Path savedTokenizer = checkpoints.resolve(dev.distillery.model.ModelBundle.TOKENIZER_FILE);
-    if (!resume && java.nio.file.Files.exists(checkpoints)) {
+    // Complete checkpoints only: a run that failed before its first one left nothing to continue.
+    if (!resume && !Checkpoint.complete(checkpoints).isEmpty()) {
       throw new dev.distillery.config.ConfigException("Cannot train: output already holds checkpoints "
           + "(pass --resume to continue them, or choose another directory): " + output);
     }
@@ -146,6 +147,9 @@ public final class TrainPipeline {
         config.train().checkpointEvery() > 0 ? checkpoints : null, config.train().checkpointEvery(),
         config.train().keepCheckpoints(), resume,
         m -> appendLine(metrics, m), config.hash());
+    if (config.train().checkpointEvery() > 0) {
+      ResumeCheck.record(checkpoints, config);
+    }
     SparkTrainer.Result result = SparkTrainer.train(jsc, model, train, validation, config.train(),
         config.spark().partitions(), progress, (batch, done) -> dev.distillery.model.Batches.nextTokenDataSet(batch),
         options);
