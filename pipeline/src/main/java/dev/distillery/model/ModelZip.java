@@ -22,6 +22,7 @@ public final class ModelZip {
 
   /** Restores a graph (with its updater state) after checking the zip holds only data entries. */
   public static ComputationGraph restore(Path zip) throws IOException {
+    // A truncated or overwritten file is named here, not left to DL4J's bare "zip END header not found".
     try (ZipFile file = new ZipFile(zip.toFile())) {
       for (ZipEntry entry : java.util.Collections.list(file.entries())) {
         if (!DATA_ENTRIES.contains(entry.getName())) {
@@ -29,21 +30,23 @@ public final class ModelZip {
               + new java.util.TreeSet<>(DATA_ENTRIES) + " are read, never Java-serialized objects): "
               + zip + "!" + entry.getName());
         }
-        // Reading each entry to its end checks its CRC: a truncated or overwritten file is named
-        // here, not left to DL4J's bare "zip END header not found".
-        try (var in = file.getInputStream(entry)) {
-          in.transferTo(java.io.OutputStream.nullOutputStream());
-        }
       }
     } catch (java.util.zip.ZipException | java.io.EOFException e) {
-      throw new dev.distillery.errors.DataException("Cannot load model: " + zip.getFileName()
-          + " is damaged or not a model (" + e.getMessage() + "): " + zip);
+      throw damaged(zip, e);
     }
     try {
+      // DL4J reads every entry to its end, which checks each entry's CRC.
       return ModelSerializer.restoreComputationGraph(zip.toFile(), true);
+    } catch (java.util.zip.ZipException | java.io.EOFException e) {
+      throw damaged(zip, e);
     } catch (RuntimeException e) {
       throw new dev.distillery.errors.DataException("Cannot load model: " + zip.getFileName()
           + " holds no readable DL4J graph (" + e + "): " + zip);
     }
+  }
+
+  private static dev.distillery.errors.DataException damaged(Path zip, IOException e) {
+    return new dev.distillery.errors.DataException("Cannot load model: " + zip.getFileName()
+        + " is damaged or not a model (" + e.getMessage() + "): " + zip);
   }
 }

@@ -1,8 +1,8 @@
 package dev.distillery.train;
 
-import dev.distillery.util.Progress;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,14 +35,16 @@ public final class ResumeCheck {
   private ResumeCheck() {}
 
   /**
+   * Compares a resumed run's configuration with the recorded one.
+   *
    * @param job {@code train} or {@code distill}, for messages
    * @param checkpoints the run's checkpoint directory
-   * @throws ConfigException on resume, naming every refused key with its recorded and new value
+   * @throws ConfigException naming every refused key with its recorded and new value
    */
-  public static void check(String job, Path checkpoints, DistilleryConfig config, boolean resume, Progress progress)
+  public static void check(String job, Path checkpoints, DistilleryConfig config, Progress progress)
       throws IOException {
     Path recorded = checkpoints.resolve(CONFIG);
-    if (resume && Files.isRegularFile(recorded)) {
+    if (Files.isRegularFile(recorded)) {
       SortedMap<String, List<String>> changed = config.changedSince(Files.readString(recorded));
       boolean onPolicy = config.distill().onPolicy() && job.equals("distill");
       Map<String, List<String>> refused = changed.entrySet().stream()
@@ -56,7 +58,7 @@ public final class ResumeCheck {
       if (!changed.isEmpty()) {
         progress.line("resuming with changed keys: %s", describe(changed));
       }
-    } else if (resume && !Checkpoint.complete(checkpoints).isEmpty()) {
+    } else if (!Checkpoint.complete(checkpoints).isEmpty()) {
       progress.line("resuming without a recorded configuration to compare (checkpoints before 0.1.1): %s", checkpoints);
     }
   }

@@ -1,11 +1,11 @@
 package dev.distillery.train;
 
-import dev.distillery.util.Progress;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.Batches;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.Sequence;
 import dev.distillery.model.TokenizedExample;
+import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -152,7 +152,7 @@ public final class SparkTrainer {
       totalSteps = Math.min(totalSteps, config.maxSteps());
     }
 
-    long step = 0, tokens = 0, startIndex = 0, examplesBefore = 0;
+    long step = 0, tokens = 0, startIndex = 0, fitted = 0;
     double secondsBefore = 0;
     int startEpoch = 1;
     ComputationGraph net = network;
@@ -168,7 +168,7 @@ public final class SparkTrainer {
         tokens = state.tokens();
         startEpoch = state.epoch();
         startIndex = state.nextIndex();
-        examplesBefore = state.examples();
+        fitted = state.examples();
         secondsBefore = state.seconds();
         progress.line("train resuming from %s: epoch %d, step %d", resumeFrom.get(), startEpoch, step);
       }
@@ -216,7 +216,6 @@ public final class SparkTrainer {
     long lastCheckpoint = step;
     double start = progress.elapsedSeconds();
     long tokensAtStart = tokens;
-    long examplesSinceStart = 0;
     outer:
     for (int epoch = startEpoch; epoch <= config.epochs(); epoch++) {
       long seed = config.seed() * 31 + epoch;
@@ -263,7 +262,7 @@ public final class SparkTrainer {
         }
         step += stats[0];
         tokens += stats[1];
-        examplesSinceStart += stats[2];
+        fitted += stats[2];
         // DL4J's score is the loss summed over a sequence's target tokens, averaged over sequences,
         // plus the weight-decay term, which is not a loss on the data (0.43 nats per token on
         // tiny.conf's transformer at decay 0.01): take it out.
@@ -287,14 +286,14 @@ public final class SparkTrainer {
         double trainingSeconds = progress.elapsedSeconds() - start;
         m.put("tokensPerSecond", (tokens - tokensAtStart) / Math.max(1e-9, trainingSeconds));
         // Over every run this one resumes: training time excludes JVM start, validation and evaluation.
-        m.put("examples", examplesBefore + examplesSinceStart);
+        m.put("examples", fitted);
         m.put("seconds", secondsBefore + trainingSeconds);
         options.metrics().accept(m);
         boolean last = config.maxSteps() > 0 && step >= config.maxSteps();
         if (options.checkpointDir() != null && options.checkpointEvery() > 0
             && (step - lastCheckpoint >= options.checkpointEvery() || last)) {
           checkpoint(options, sparkNet, new Checkpoint(epoch, hi, step, tokens, options.configSha256(),
-              examplesBefore + examplesSinceStart, secondsBefore + trainingSeconds));
+              fitted, secondsBefore + trainingSeconds));
           lastCheckpoint = step;
         }
         if (last) {
@@ -317,7 +316,7 @@ public final class SparkTrainer {
       options.afterEpoch().accept(current, epoch);
       if (options.checkpointDir() != null && options.checkpointEvery() > 0 && step > lastCheckpoint) {
         checkpoint(options, sparkNet, new Checkpoint(epoch + 1, 0, step, tokens, options.configSha256(),
-            examplesBefore + examplesSinceStart, secondsBefore + progress.elapsedSeconds() - start));
+            fitted, secondsBefore + progress.elapsedSeconds() - start));
         lastCheckpoint = step;
       }
     }
