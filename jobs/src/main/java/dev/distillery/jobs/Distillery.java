@@ -3,8 +3,8 @@ package dev.distillery.jobs;
 import dev.distillery.config.ConfigException;
 import dev.distillery.errors.DataException;
 import java.io.PrintWriter;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /**
  * The one entry point: {@code bin/distillery <command>} and

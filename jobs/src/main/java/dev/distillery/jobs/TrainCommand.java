@@ -1,8 +1,8 @@
 package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
+import dev.distillery.util.Progress;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

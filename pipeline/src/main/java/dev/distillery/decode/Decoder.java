@@ -1,8 +1,8 @@
 package dev.distillery.decode;
 
-import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.CausalModel;
+import dev.distillery.tokenizer.TextTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

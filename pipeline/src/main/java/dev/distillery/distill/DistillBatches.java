@@ -1,8 +1,8 @@
 package dev.distillery.distill;
 
-import dev.distillery.loss.DistillExample;
-import dev.distillery.loss.CompactLabels;
 import dev.distillery.loss.BucketLoss;
+import dev.distillery.loss.CompactLabels;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.train.SparkTrainer;
 import java.util.List;
 import org.nd4j.linalg.dataset.DataSet;

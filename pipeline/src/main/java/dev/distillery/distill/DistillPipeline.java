@@ -1,13 +1,13 @@
 package dev.distillery.distill;
 
-import dev.distillery.loss.Divergence;
-import dev.distillery.loss.DistillExample;
-import dev.distillery.loss.BucketLoss;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.config.Objective;
 import dev.distillery.corpus.Tokenization;
+import dev.distillery.loss.BucketLoss;
+import dev.distillery.loss.DistillExample;
+import dev.distillery.loss.Divergence;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.OutputHead;
@@ -18,8 +18,8 @@ import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.Checkpoint;
-import dev.distillery.util.Progress;
 import dev.distillery.train.SparkTrainer;
+import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -32,12 +32,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
-import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 
 /**
  * {@code distill}: a student trained from prepare's targets with the configured loss (see
@@ -98,8 +98,8 @@ public final class DistillPipeline {
           + "(pass --resume to continue it, or choose another directory): " + output);
     }
     dev.distillery.storage.StagedOutput.requireWritable("distill", output);
-    if (resume || d.checkpointEvery() > 0) {
-      dev.distillery.train.ResumeCheck.check("distill", checkpoints, config, resume, progress);
+    if (resume) {
+      dev.distillery.train.ResumeCheck.check("distill", checkpoints, config, progress);
     }
     LanguageModel init = d.init().isEmpty() ? null : ModelBundle.load(Path.of(d.init()));
     Manifest manifest = Targets.open(targets, d.topK(), init == null ? null : init.tokenizer());

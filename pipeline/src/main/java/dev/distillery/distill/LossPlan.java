@@ -1,8 +1,8 @@
 package dev.distillery.distill;
 
-import dev.distillery.loss.DistillExample;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.config.Objective;
+import dev.distillery.loss.DistillExample;
 import java.io.Serializable;
 import java.util.List;
 

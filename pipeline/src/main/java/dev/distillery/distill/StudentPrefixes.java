@@ -1,14 +1,14 @@
 package dev.distillery.distill;
 
-import dev.distillery.loss.DistillExample;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.model.LanguageModel;
-import dev.distillery.teacher.TeacherCache;
 import dev.distillery.prepare.TeacherOutput;
 import dev.distillery.prepare.TeacherScorer;
 import dev.distillery.spark.Device;
+import dev.distillery.teacher.TeacherCache;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.SparkTrainer;
 import dev.distillery.util.Hashing;

@@ -1,8 +1,8 @@
 package dev.distillery.distill;
 
-import dev.distillery.loss.DistillExample;
-import dev.distillery.loss.CompactLabels;
 import dev.distillery.config.ConfigException;
+import dev.distillery.loss.CompactLabels;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;

@@ -1,10 +1,10 @@
 package dev.distillery.prepare;
 
-import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.CausalModel;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Hashing;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,7 +1,7 @@
 package dev.distillery.teacher;
 
-import dev.distillery.model.ModelBundle;
 import dev.distillery.model.CausalModel;
+import dev.distillery.model.ModelBundle;
 import dev.distillery.spark.Device;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,6 +1,5 @@
 package dev.distillery.train;
 
-import dev.distillery.util.Progress;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
@@ -10,6 +9,7 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.util.Hashing;
+import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -68,8 +68,8 @@ public final class TrainPipeline {
           + "(choose another directory, or delete it first): " + output);
     }
     dev.distillery.storage.StagedOutput.requireWritable("train", output);
-    if (resume || config.train().checkpointEvery() > 0) {
-      ResumeCheck.check("train", checkpoints, config, resume, progress);
+    if (resume) {
+      ResumeCheck.check("train", checkpoints, config, progress);
     }
     Corpus read = CorpusReader.read(spark, input, config.corpus());
     progress.line("corpus %s: %s", input, read.summary());

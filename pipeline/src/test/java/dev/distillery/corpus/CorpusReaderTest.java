@@ -1,12 +1,8 @@
 package dev.distillery.corpus;
 
-import dev.distillery.errors.DataException;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.errors.DataException;
 import dev.distillery.testing.TestSpark;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,6 +19,9 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class CorpusReaderTest {
   @TempDir Path dir;

@@ -1,15 +1,11 @@
 package dev.distillery.decode;
 
-import dev.distillery.tokenizer.TextTokenizer;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.testing.TinyModels;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -17,6 +13,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class DecoderTest {
   static DistilleryConfig config;

@@ -1,10 +1,5 @@
 package dev.distillery.distill;
 
-import dev.distillery.loss.DistillExample;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -12,13 +7,14 @@ import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.errors.DataException;
+import dev.distillery.loss.DistillExample;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.testing.TestFiles;
 import dev.distillery.testing.TestSpark;
-import dev.distillery.util.Progress;
 import dev.distillery.train.TrainPipeline;
+import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -35,6 +31,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A small teacher's targets distilled through Spark with two workers, for every loss. */
 class DistillPipelineTest {

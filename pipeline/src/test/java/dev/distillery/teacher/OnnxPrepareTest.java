@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.distillery.tokenizer.HfVocabulary;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
@@ -20,8 +19,9 @@ import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TeacherScorer;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.testing.TinyModels;
-import dev.distillery.util.Progress;
+import dev.distillery.tokenizer.HfVocabulary;
 import dev.distillery.util.Hashing;
+import dev.distillery.util.Progress;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;

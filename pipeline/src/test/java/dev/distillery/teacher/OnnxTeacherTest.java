@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.distillery.tokenizer.HfTokenizer;
 import dev.distillery.errors.DataException;
+import dev.distillery.tokenizer.HfTokenizer;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;

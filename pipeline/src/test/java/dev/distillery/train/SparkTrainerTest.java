@@ -1,15 +1,12 @@
 package dev.distillery.train;
 
-import dev.distillery.util.Progress;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.testing.TinyModels;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.util.Progress;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -17,6 +14,8 @@ import java.util.List;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SparkTrainerTest {
   @Test

@@ -1,22 +1,21 @@
 package dev.distillery.train;
 
-import dev.distillery.util.Progress;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.testing.TinyModels;
 import dev.distillery.util.FileTrees;
+import dev.distillery.util.Progress;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code train}'s checkpoints: an interrupted run resumes with its own tokenizer; a stale output is

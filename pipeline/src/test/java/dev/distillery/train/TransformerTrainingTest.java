@@ -1,10 +1,5 @@
 package dev.distillery.train;
 
-import dev.distillery.util.Progress;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
@@ -14,6 +9,7 @@ import dev.distillery.model.TokenizedExample;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.testing.TinyModels;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.util.Progress;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -22,6 +18,9 @@ import java.util.Map;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The Transformer goes through the same train, save/load and decode paths as the LSTM. */
 class TransformerTrainingTest {
