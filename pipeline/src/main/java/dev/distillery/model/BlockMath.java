@@ -186,8 +186,7 @@ final class BlockMath {
       double[] v = new double[n * hidden];
       for (int p = 0; p < n; p++) {
         for (int c = 0; c < hidden; c++) {
-          double w = Math.pow(10000.0, -2.0 * (c / 2) / hidden);
-          v[p * hidden + c] = Math.sin(p * w + ((c % 2 == 0) ? 0 : Math.PI / 2));
+          v[p * hidden + c] = Math.sin(p * TransformerBlock.positionFrequency(c, hidden) + TransformerBlock.positionPhase(c));
         }
       }
       return Nd4j.create(v, new long[] {n, hidden}, 'c');

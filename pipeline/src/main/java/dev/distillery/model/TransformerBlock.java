@@ -98,6 +98,26 @@ public class TransformerBlock extends BaseLayer implements Freezing {
     this.dropout = b.dropout;
   }
 
+  /** Layer norm's ε (PyTorch's default); variance is biased. */
+  public static final double LAYER_NORM_EPSILON = BlockMath.LN_EPS;
+  /** The feed-forward activation is {@code u·σ(GELU_SCALE·u)}, the sigmoid approximation of GELU. */
+  public static final double GELU_SCALE = BlockMath.GELU_K;
+  /** The attention logit of a key a query may not see (finite, so a row of only such keys stays uniform, not NaN). */
+  public static final double MASKED_LOGIT = BlockMath.MASKED_LOGIT;
+
+  /**
+   * ω_c of the sinusoidal position encoding: channel {@code c} of position {@code t} is
+   * {@code sin(t·ω_c + φ_c)} with {@code ω_c = 10000^(−2⌊c/2⌋/hidden)}.
+   */
+  public static double positionFrequency(int c, int hidden) {
+    return Math.pow(10000.0, -2.0 * (c / 2) / hidden);
+  }
+
+  /** φ_c of the sinusoidal position encoding: 0 for even channels, π/2 (a cosine) for odd ones. */
+  public static double positionPhase(int c) {
+    return c % 2 == 0 ? 0 : Math.PI / 2;
+  }
+
   /** The LoRA module parameters (empty without LoRA). */
   public static final List<String> LORA_PARAMS = List.of("Aq", "Bq", "Av", "Bv");
 
