@@ -14,7 +14,7 @@ import picocli.CommandLine;
 @Command(name = "distillery", mixinStandardHelpOptions = true, version = "distillery 0.1.0",
     description = "Distill large sequence models into small ones on Spark.",
     subcommands = {TrainCommand.class, EvaluateCommand.class, PrepareCommand.class, DistillCommand.class,
-        InspectCommand.class, DemoCommand.class})
+        InspectCommand.class, ExportCommand.class, DemoCommand.class})
 public final class Distillery implements Runnable {
   public static final int OK = 0;
   public static final int FAILURE = 1;

@@ -5,10 +5,10 @@ import dev.distillery.corpus.Corpus;
 import dev.distillery.corpus.CorpusReader;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
-import dev.distillery.model.LanguageModel;
-import dev.distillery.model.ModelBundle;
+import dev.distillery.model.CausalModel;
 import dev.distillery.model.TokenizedExample;
-import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.spark.Device;
+import dev.distillery.teacher.TeacherCache;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
@@ -24,7 +24,8 @@ import org.apache.spark.sql.SparkSession;
 /**
  * {@code evaluate}: decodes held-out sources with a model and scores the detokenized outputs with
  * corpus BLEU and chrF (sacreBLEU conventions), next to the trivial baseline of copying the source.
- * Decoding runs on the driver, batched.
+ * The model is a Distillery model directory or an ONNX export ({@code export}'s, or a Hugging Face
+ * model's). Decoding runs on the driver, batched.
  */
 public final class EvaluatePipeline {
   private EvaluatePipeline() {}
@@ -37,7 +38,22 @@ public final class EvaluatePipeline {
 
   public static Result run(SparkSession spark, DistilleryConfig config, Path modelDir, String input,
       Path report, Progress progress) throws IOException {
-    LanguageModel model = ModelBundle.load(modelDir);
+    CausalModel model = TeacherCache.open(modelDir, Device.CPU, config.model().maxTokens());
+    try {
+      return score(spark, config, model, modelDir, input, report, progress);
+    } finally {
+      if (model instanceof AutoCloseable closeable) {
+        try {
+          closeable.close();
+        } catch (Exception e) {
+          progress.line("Cannot close the model (%s): %s", e.getMessage(), modelDir);
+        }
+      }
+    }
+  }
+
+  private static Result score(SparkSession spark, DistilleryConfig config, CausalModel model, Path modelDir,
+      String input, Path report, Progress progress) throws IOException {
     Corpus corpus = CorpusReader.read(spark, input, config.corpus());
     progress.line("corpus %s: %s", input, corpus.summary());
     corpus.requireUsable(config.corpus().maxRejectFraction());

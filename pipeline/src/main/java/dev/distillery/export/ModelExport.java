@@ -9,6 +9,7 @@ import dev.distillery.model.TransformerArchitecture;
 import dev.distillery.model.TransformerBlock;
 import dev.distillery.storage.StagedOutput;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.HfVocabulary;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Hashing;
 import dev.distillery.util.Progress;
@@ -45,10 +46,7 @@ public final class ModelExport {
   public static Result run(Path modelDir, Path output, boolean withPast, boolean overwrite, Progress progress)
       throws IOException {
     LanguageModel model = ModelBundle.load(modelDir);
-    if (!(model.tokenizer() instanceof BpeTokenizer bpe)) {
-      throw new ConfigException("Cannot export: only students with Distillery's own BPE vocabulary can be exported"
-          + " (this one uses an ONNX teacher's tokenizer, whose ids Distillery shifts): " + modelDir);
-    }
+    String tokenizerJson = tokenizerJson(model.tokenizer(), modelDir);
     if (withPast && !(model.architecture() instanceof TransformerArchitecture)) {
       throw new ConfigException("Cannot export with --with-past: only a transformer has past keys and values"
           + " (an LSTM export re-runs the prefix): " + model.shape().architecture());
@@ -58,11 +56,11 @@ public final class ModelExport {
       Path dir = staged.staging();
       Map<String, String> onnxMetadata = new LinkedHashMap<>();
       onnxMetadata.put("distillery.architecture", model.shape().architecture());
-      onnxMetadata.put("distillery.tokenizerSha256", bpe.sha256());
+      onnxMetadata.put("distillery.tokenizerSha256", model.tokenizer().sha256());
       onnxMetadata.put("distillery.modelSha256", ModelBundle.fingerprint(modelDir));
       Path onnx = dir.resolve("model.onnx");
       Files.write(onnx, OnnxExport.build(model, withPast, onnxMetadata).toByteArray());
-      Files.writeString(dir.resolve("tokenizer.json"), HfTokenizerJson.of(bpe));
+      Files.writeString(dir.resolve("tokenizer.json"), tokenizerJson);
       JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), tokenizerConfig(model));
       JSON.writeValue(dir.resolve("config.json").toFile(), config(model, withPast));
       JSON.writeValue(dir.resolve("generation_config.json").toFile(), generationConfig(model));
@@ -84,6 +82,27 @@ public final class ModelExport {
           model.shape().architecture(), withPast ? "with" : "without");
       return new Result(output, bytes, withPast);
     }
+  }
+
+  /**
+   * The export's {@code tokenizer.json}: Distillery's BPE translated, or, for a student of an
+   * exported teacher, that teacher's file as it is (it already holds Distillery's ids).
+   */
+  private static String tokenizerJson(TextTokenizer tokenizer, Path modelDir) throws IOException {
+    if (tokenizer instanceof BpeTokenizer bpe) {
+      return HfTokenizerJson.of(bpe);
+    }
+    if (tokenizer instanceof HfVocabulary v && v.isDistilleryLayout()) {
+      Path tmp = Files.createTempFile("tokenizer", ".json");
+      try {
+        v.save(tmp);
+        return Files.readString(tmp);
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
+    }
+    throw new ConfigException("Cannot export: the model uses a Hugging Face teacher's own tokenizer, whose ids"
+        + " Distillery shifts by five, so its logits do not index that tokenizer's ids: " + modelDir);
   }
 
   private static Map<String, Object> tokenizerConfig(LanguageModel model) {

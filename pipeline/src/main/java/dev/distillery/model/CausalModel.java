@@ -31,4 +31,22 @@ public interface CausalModel {
 
   /** A short description for progress lines ("lstm", "onnx"). */
   String describe();
+
+  /** Mean cross-entropy per target token (nats) and the token count, over the examples. */
+  default double[] targetCrossEntropy(List<TokenizedExample> examples, int batchSize) {
+    double sum = 0;
+    long tokens = 0;
+    for (int from = 0; from < examples.size(); from += batchSize) {
+      List<TokenizedExample> batch = examples.subList(from, Math.min(examples.size(), from + batchSize));
+      INDArray lp = logProbs(batch.stream().map(TokenizedExample::tokens).toList());
+      for (int i = 0; i < batch.size(); i++) {
+        int[] t = batch.get(i).tokens();
+        for (int s = batch.get(i).targetStart() - 1; s < t.length - 1; s++) {
+          sum -= lp.getDouble(i, t[s + 1], s);
+          tokens++;
+        }
+      }
+    }
+    return new double[] {tokens == 0 ? Double.NaN : sum / tokens, tokens};
+  }
 }

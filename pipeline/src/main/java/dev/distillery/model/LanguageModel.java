@@ -129,24 +129,6 @@ public final class LanguageModel implements CausalModel {
     return Transforms.log(Transforms.max(out, Float.MIN_NORMAL, false), false);
   }
 
-  /** Mean cross-entropy per target token (nats) and the token count, over the examples. */
-  public double[] targetCrossEntropy(List<TokenizedExample> examples, int batchSize) {
-    double sum = 0;
-    long tokens = 0;
-    for (int from = 0; from < examples.size(); from += batchSize) {
-      List<TokenizedExample> batch = examples.subList(from, Math.min(examples.size(), from + batchSize));
-      INDArray lp = logProbs(batch.stream().map(TokenizedExample::tokens).toList());
-      for (int i = 0; i < batch.size(); i++) {
-        int[] t = batch.get(i).tokens();
-        for (int s = batch.get(i).targetStart() - 1; s < t.length - 1; s++) {
-          sum -= lp.getDouble(i, t[s + 1], s);
-          tokens++;
-        }
-      }
-    }
-    return new double[] {tokens == 0 ? Double.NaN : sum / tokens, tokens};
-  }
-
   /** A copy of all parameters as one flat vector. */
   public INDArray parameters() {
     return graph.params().dup();

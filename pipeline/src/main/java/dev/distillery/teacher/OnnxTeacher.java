@@ -25,10 +25,11 @@ import org.slf4j.LoggerFactory;
  * A teacher language model exported from Hugging Face to ONNX in the {@code optimum} layout, run
  * with ONNX Runtime.
  *
- * <p>The model is a decoder-only causal LM without past key values: inputs {@code input_ids}
+ * <p>The model is a decoder-only causal LM: inputs {@code input_ids}
  * [batch, seq] int64 and {@code attention_mask} [batch, seq] int64 (and optionally {@code
  * position_ids} [batch, seq] int64, fed 0..seq-1), output {@code logits} [batch, seq, vocab]
- * float32. {@link #logProbs(List)} right-pads a batch, runs it once, and turns the logits of every
+ * float32. An export with past key values ({@code past_key_values.N.key/value} [batch, heads, past,
+ * head_dim] with fixed heads and head_dim) is fed an empty past, so it scores whole sequences too. {@link #logProbs(List)} right-pads a batch, runs it once, and turns the logits of every
  * real (unpadded) position into natural-log probabilities with a log-softmax computed in double
  * precision.
  *
@@ -47,6 +48,8 @@ public final class OnnxTeacher implements AutoCloseable {
   private final OrtEnvironment env;
   private final OrtSession session;
   private final boolean usesPositionIds;
+  /** The past key/value inputs and their {@code [heads, head_dim]}, fed empty (past length 0). */
+  private final Map<String, long[]> pastInputs = new java.util.TreeMap<>();
   private final int vocabSize;
   private final String device;
 
@@ -108,6 +111,14 @@ public final class OnnxTeacher implements AutoCloseable {
       }
       Set<String> unsupported = new TreeSet<>(inputs);
       unsupported.removeAll(Set.of(INPUT_IDS, ATTENTION_MASK, POSITION_IDS));
+      Map<String, NodeInfo> inputInfo = session.getInputInfo();
+      for (String name : Set.copyOf(unsupported)) {
+        long[] headsAndDim = pastShape(name, inputInfo.get(name));
+        if (headsAndDim != null) {
+          pastInputs.put(name, headsAndDim);
+          unsupported.remove(name);
+        }
+      }
       if (!unsupported.isEmpty()) {
         throw new DataException("Cannot load teacher model: unsupported inputs " + unsupported
             + " (export it without past key values, e.g. optimum-cli --task text-generation): " + modelPath);
@@ -129,6 +140,15 @@ public final class OnnxTeacher implements AutoCloseable {
     } finally {
       options.close();
     }
+  }
+
+  /** {@code [heads, head_dim]} of a past key/value input with both fixed, else null. */
+  private static long[] pastShape(String name, NodeInfo info) {
+    if (!name.startsWith("past_key_values.") || !(info.getInfo() instanceof TensorInfo t)) {
+      return null;
+    }
+    long[] shape = t.getShape();
+    return shape.length == 4 && shape[1] > 0 && shape[3] > 0 ? new long[] {shape[1], shape[3]} : null;
   }
 
   private int findVocabSize(NodeInfo logits) throws OrtException {
@@ -232,6 +252,10 @@ public final class OnnxTeacher implements AutoCloseable {
           positions[i] = i % len;
         }
         feed.put(POSITION_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(positions), shape)));
+      }
+      for (Map.Entry<String, long[]> past : pastInputs.entrySet()) {
+        long[] pastShape = {batch, past.getValue()[0], 0, past.getValue()[1]};
+        feed.put(past.getKey(), track(tensors, OnnxTensor.createTensor(env, FloatBuffer.allocate(0), pastShape)));
       }
       return session.run(feed, Set.of(LOGITS));
     } finally {

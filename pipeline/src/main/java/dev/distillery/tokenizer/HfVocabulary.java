@@ -18,6 +18,9 @@ import java.util.List;
  * (its end-of-sequence token where it has none, as GPT-2 does) and {@code <sep>} to its
  * end-of-sequence token, so a pair reaches the model as {@code bos source eos target eos}.
  *
+ * <p>A file whose first five ids are Distillery's own specials ({@code <pad> <unk> <s> </s> <sep>},
+ * as {@code export} writes them) is already in Distillery's ids: the mapping is the identity.
+ *
  * <p>The file's bytes are the state; the native tokenizer ({@link HfTokenizer}) is rebuilt on first
  * use after deserialization on an executor.
  */
@@ -27,18 +30,22 @@ public final class HfVocabulary implements TextTokenizer {
   /** End-of-sequence tokens recognized among the file's added tokens, in order of preference. */
   static final List<String> EOS_NAMES = List.of("</s>", "<|endoftext|>", "<eos>", "<|eos|>");
   static final List<String> BOS_NAMES = List.of("<s>", "<|startoftext|>", "<bos>");
+  /** Distillery's reserved tokens in id order; a file that starts with them needs no shift. */
+  static final List<String> DISTILLERY_SPECIALS = List.of("<pad>", "<unk>", "<s>", "</s>", "<sep>");
 
   private final byte[] bytes;
   private final String source;
   private final int eos;
   private final int bos;
+  private final int offset;
   private transient volatile HfTokenizer tokenizer;
 
-  private HfVocabulary(byte[] bytes, String source, int eos, int bos) {
+  private HfVocabulary(byte[] bytes, String source, int eos, int bos, int offset) {
     this.bytes = bytes;
     this.source = source;
     this.eos = eos;
     this.bos = bos;
+    this.offset = offset;
   }
 
   /** Reads a {@code tokenizer.json} file, or the one in a directory. */
@@ -65,9 +72,26 @@ public final class HfVocabulary implements TextTokenizer {
           + " is among its added tokens: " + source);
     }
     int bos = firstSpecial(root, BOS_NAMES);
-    HfVocabulary v = new HfVocabulary(bytes, source, eos, bos >= 0 ? bos : eos);
+    HfVocabulary v = new HfVocabulary(bytes, source, eos, bos >= 0 ? bos : eos,
+        hasDistillerySpecials(root) ? 0 : OFFSET);
     v.tokenizer(); // fail here, not on an executor, if the library rejects the file
     return v;
+  }
+
+  private static boolean hasDistillerySpecials(JsonNode root) {
+    int found = 0;
+    for (JsonNode added : root.path("added_tokens")) {
+      int id = added.path("id").asInt(-1);
+      if (id >= 0 && id < DISTILLERY_SPECIALS.size() && DISTILLERY_SPECIALS.get(id).equals(added.path("content").asText())) {
+        found++;
+      }
+    }
+    return found == DISTILLERY_SPECIALS.size();
+  }
+
+  /** Whether the file is in Distillery's own ids (an export's), so no id is shifted. */
+  public boolean isDistilleryLayout() {
+    return offset == 0;
   }
 
   private static int firstSpecial(JsonNode root, List<String> names) {
@@ -105,13 +129,13 @@ public final class HfVocabulary implements TextTokenizer {
 
   @Override
   public String decode(int[] ids) {
-    return tokenizer().decode(Arrays.stream(ids).filter(id -> id >= OFFSET).map(id -> id - OFFSET).toArray());
+    return tokenizer().decode(Arrays.stream(ids).filter(id -> id >= OFFSET).map(id -> id - offset).toArray());
   }
 
-  /** The model's vocabulary plus Distillery's five reserved ids. */
+  /** The model's vocabulary plus Distillery's five reserved ids (which an export's already holds). */
   @Override
   public int vocabSize() {
-    return modelVocabSize() + OFFSET;
+    return modelVocabSize() + offset;
   }
 
   /** sha256 of the {@code tokenizer.json} bytes. */
@@ -136,6 +160,9 @@ public final class HfVocabulary implements TextTokenizer {
 
   /** The Distillery id of a model id. */
   public int fromModel(int id) {
+    if (offset == 0) {
+      return id;
+    }
     return id == eos ? TextTokenizer.EOS : id + OFFSET;
   }
 
@@ -145,6 +172,9 @@ public final class HfVocabulary implements TextTokenizer {
    * probability 0, become its end-of-sequence token: fillers whose scores nothing reads.
    */
   public int toModel(int id) {
+    if (offset == 0) {
+      return id;
+    }
     return switch (id) {
       case TextTokenizer.BOS -> bos;
       case TextTokenizer.EOS, TextTokenizer.SEP, TextTokenizer.PAD, TextTokenizer.UNK -> eos;

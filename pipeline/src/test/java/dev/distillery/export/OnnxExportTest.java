@@ -48,7 +48,7 @@ class OnnxExportTest {
   }
 
   /** A model trained {@code steps} minibatches on the sample, so no weight is at its initial value. */
-  static LanguageModel trained(String... overrides) {
+  static LanguageModel trained(BpeTokenizer tokenizer, String... overrides) {
     DistilleryConfig config = TinyModels.config(overrides);
     LanguageModel model = TinyModels.model(config, tokenizer);
     List<TokenizedExample> examples = TinyModels.examples(tokenizer, 32, 120);
@@ -59,12 +59,16 @@ class OnnxExportTest {
   }
 
   static LanguageModel transformer() {
-    return trained("model.architecture=transformer", "model.hidden=32", "model.heads=4", "model.layers=2",
+    return trained(tokenizer, "model.architecture=transformer", "model.hidden=32", "model.heads=4", "model.layers=2",
         "model.dropout=0.1");
   }
 
   static LanguageModel lstm() {
-    return trained("model.architecture=lstm", "model.embedding=16", "model.hidden=24", "model.layers=2");
+    return lstm(tokenizer);
+  }
+
+  static LanguageModel lstm(BpeTokenizer tokenizer) {
+    return trained(tokenizer, "model.architecture=lstm", "model.embedding=16", "model.hidden=24", "model.layers=2");
   }
 
   @Test
