@@ -79,7 +79,7 @@ final class DemoCommand implements Callable<Integer> {
     dev.distillery.util.FileTrees.deleteRecursively(output);
     Files.createDirectories(output);
     Files.writeString(output.resolve(MARKER), "written by bin/distillery demo; a rerun replaces this directory\n");
-    int stages = 4 + losses.size();
+    int stages = 5 + losses.size();
 
     Path teacherModel;
     if (shipped) {
@@ -148,6 +148,19 @@ final class DemoCommand implements Callable<Integer> {
             fmt(100 * base.eosArgmax()), Math.min(distillRows, lines.size()), studentEpochs);
       }
     }
+    String best = all.get(0);
+    for (String loss : all) {
+      if (unseen.get(loss).model().chrf() > unseen.get(best).model().chrf()) {
+        best = loss;
+      }
+    }
+    Path bestModel = output.resolve("student-" + best).resolve("model");
+    boolean withPast = "transformer".equals(dev.distillery.model.ModelBundle.metadata(bestModel).get("architecture"));
+    progress.line("demo %d/%d: export the best student (%s, chrF %.2f) to ONNX", stage, stages, best,
+        unseen.get(best).model().chrf());
+    dev.distillery.export.ModelExport.run(bestModel, output.resolve("export"), withPast, false, progress);
+    progress.line("serve it with ONNX Runtime and Hugging Face tokenizers: %s (README.md there; the README's "
+        + "\"Export and serve\" section)", output.resolve("export"));
     progress.line("demo done in %.0f s; everything is in %s (report.html per student)", progress.elapsedSeconds(), output);
     return 0;
   }

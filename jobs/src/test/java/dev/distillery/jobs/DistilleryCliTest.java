@@ -153,4 +153,17 @@ class DistilleryCliTest {
         meta.at("/provenance/corpus/acceptedRows").asInt()
             + meta.at("/provenance/corpus/rejectedByReason/too_many_tokens").asInt(0));
   }
+
+  @Test
+  void exportWritesTheShippedTeacherAsOnnxAndReplacesOnlyWithOverwrite() throws Exception {
+    Path export = dir.resolve("teacher-onnx");
+    String teacher = repo("models/teacher-es-en").toString();
+    assertEquals(0, run("export", "--model", teacher, "--output", export.toString(), "--with-past"), err.toString());
+    assertTrue(java.nio.file.Files.size(export.resolve("model.onnx")) > 1_000_000);
+    assertTrue(java.nio.file.Files.readString(export.resolve("README.md")).contains("with past key values"));
+    assertEquals(2, run("export", "--model", teacher, "--output", export.toString()));
+    assertTrue(err.toString().contains("Cannot export: output already exists"), err.toString());
+    assertEquals(0, run("export", "--model", teacher, "--output", export.toString(), "--overwrite"), err.toString());
+    assertTrue(!java.nio.file.Files.readString(export.resolve("README.md")).contains("with past key values"));
+  }
 }
