@@ -6,13 +6,16 @@ import java.util.Map;
 
 /**
  * The {@code README.md} of an export: what the model is, how to prompt it, where it came from (the
- * provenance its model directory recorded: job, teacher, targets, loss, data fingerprint, steps)
+ * provenance its model directory recorded: job, teacher, targets, loss, data fingerprint, steps; for
+ * a student, its targets' input, row count and the sha256 of their manifest, which lists every
+ * Parquet file's sha256)
  * and, when it came out of {@code distill}, the run's comparison table.
  */
 final class ModelCard {
   private ModelCard() {}
 
-  static String render(LanguageModel model, Map<?, ?> source, Map<String, Object> summary, boolean withPast) {
+  static String render(LanguageModel model, Map<?, ?> source, Map<?, ?> targets, Map<String, Object> summary,
+      boolean withPast) {
     StringBuilder md = new StringBuilder();
     Map<?, ?> provenance = source.get("provenance") instanceof Map<?, ?> p ? p : Map.of();
     md.append("# Distillery ").append(model.shape().architecture()).append(" (")
@@ -35,6 +38,10 @@ final class ModelCard {
             ? m.get("input") + " (data sha256 " + m.get("dataSha256") + ", " + m.get("acceptedRows") + " rows)"
             : String.valueOf(value));
       }
+    }
+    if (targets != null) {
+      row(md, "targets data", targets.get("input") + " → " + targets.get("rows") + " rows, teacher "
+          + targets.get("teacher") + ", top-" + targets.get("topK") + " (manifest sha256 " + targets.get("manifestSha256") + ")");
     }
     if (summary != null && summary.get("table") instanceof List<?> table) {
       md.append("\n## Scores of the distill run (held-out pairs: ").append(summary.get("evalExamples")).append(")\n\n");

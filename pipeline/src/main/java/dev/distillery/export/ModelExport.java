@@ -65,7 +65,8 @@ public final class ModelExport {
       JSON.writeValue(dir.resolve("config.json").toFile(), config(model, withPast));
       JSON.writeValue(dir.resolve("generation_config.json").toFile(), generationConfig(model));
       Map<String, Object> summary = distillSummary(modelDir);
-      Files.writeString(dir.resolve("README.md"), ModelCard.render(model, source, summary, withPast));
+      Files.writeString(dir.resolve("README.md"), ModelCard.render(model, source, targetsManifest(source), summary,
+          withPast));
       Map<String, Object> marker = new LinkedHashMap<>();
       marker.put("format", "distillery-export");
       marker.put("version", 1);
@@ -147,6 +148,25 @@ public final class ModelExport {
     c.put("pad_token_id", TextTokenizer.PAD);
     c.put("max_length", model.maxTokens());
     return c;
+  }
+
+  /**
+   * The manifest of the targets a student was distilled from (its provenance names them), with its
+   * own sha256 added: the fingerprint of the data, since it lists every Parquet file's sha256. Null
+   * when the model is not a student or its targets are no longer there.
+   */
+  @SuppressWarnings("unchecked")
+  private static Map<String, Object> targetsManifest(Map<?, ?> source) throws IOException {
+    if (!(source.get("provenance") instanceof Map<?, ?> provenance) || !(provenance.get("targets") instanceof String t)) {
+      return null;
+    }
+    Path manifest = Path.of(t).resolve("_manifest.json");
+    if (!Files.isRegularFile(manifest)) {
+      return null;
+    }
+    Map<String, Object> m = JSON.readValue(manifest.toFile(), Map.class);
+    m.put("manifestSha256", Hashing.sha256(manifest));
+    return m;
   }
 
   /** The {@code summary.json} of the distill run that wrote {@code modelDir}, if it sits in one. */

@@ -151,6 +151,10 @@ class ModelExportTest {
     Path again = dir.resolve("student-export");
     ModelExport.run(summary.student(), again, false, false, QUIET);
     assertArrayEquals(Files.readAllBytes(export.resolve("tokenizer.json")), Files.readAllBytes(again.resolve("tokenizer.json")));
+    String studentCard = Files.readString(again.resolve("README.md"));
+    assertTrue(studentCard.contains("| loss | " + config.distill().objective().name() + " |")
+        && studentCard.contains("manifest sha256 " + dev.distillery.util.Hashing.sha256(targets.resolve("_manifest.json")))
+        && studentCard.contains("## Scores of the distill run"), studentCard);
   }
 
   @Test
