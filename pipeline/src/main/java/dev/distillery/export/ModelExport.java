@@ -46,7 +46,7 @@ public final class ModelExport {
   public static Result run(Path modelDir, Path output, boolean withPast, boolean overwrite, Progress progress)
       throws IOException {
     LanguageModel model = ModelBundle.load(modelDir);
-    String tokenizerJson = tokenizerJson(model.tokenizer(), modelDir);
+    requireExportableTokenizer(model.tokenizer(), modelDir);
     if (withPast && !(model.architecture() instanceof TransformerArchitecture)) {
       throw new ConfigException("Cannot export with --with-past: only a transformer has past keys and values"
           + " (an LSTM export re-runs the prefix): " + model.shape().architecture());
@@ -57,10 +57,11 @@ public final class ModelExport {
       Map<String, String> onnxMetadata = new LinkedHashMap<>();
       onnxMetadata.put("distillery.architecture", model.shape().architecture());
       onnxMetadata.put("distillery.tokenizerSha256", model.tokenizer().sha256());
-      onnxMetadata.put("distillery.modelSha256", ModelBundle.fingerprint(modelDir));
+      String sourceSha256 = ModelBundle.fingerprint(modelDir);
+      onnxMetadata.put("distillery.modelSha256", sourceSha256);
       Path onnx = dir.resolve("model.onnx");
       Files.write(onnx, OnnxExport.build(model, withPast, onnxMetadata).toByteArray());
-      Files.writeString(dir.resolve("tokenizer.json"), tokenizerJson);
+      writeTokenizer(model.tokenizer(), dir.resolve("tokenizer.json"));
       JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), tokenizerConfig(model));
       JSON.writeValue(dir.resolve("config.json").toFile(), config(model, withPast));
       JSON.writeValue(dir.resolve("generation_config.json").toFile(), generationConfig(model));
@@ -71,7 +72,7 @@ public final class ModelExport {
       marker.put("format", "distillery-export");
       marker.put("version", 1);
       marker.put("source", modelDir.toAbsolutePath().normalize().toString());
-      marker.put("sourceModelSha256", ModelBundle.fingerprint(modelDir));
+      marker.put("sourceModelSha256", sourceSha256);
       marker.put("onnxSha256", Hashing.sha256(onnx));
       marker.put("withPast", withPast);
       marker.put("exported", Provenance.base());
@@ -86,24 +87,27 @@ public final class ModelExport {
   }
 
   /**
-   * The export's {@code tokenizer.json}: Distillery's BPE translated, or, for a student of an
-   * exported teacher, that teacher's file as it is (it already holds Distillery's ids).
+   * Refuses, before any work, a tokenizer whose ids the logits do not index: a Hugging Face
+   * teacher's own, which Distillery shifts by five.
    */
-  private static String tokenizerJson(TextTokenizer tokenizer, Path modelDir) throws IOException {
-    if (tokenizer instanceof BpeTokenizer bpe) {
-      return HfTokenizerJson.of(bpe);
-    }
-    if (tokenizer instanceof HfVocabulary v && v.isDistilleryLayout()) {
-      Path tmp = Files.createTempFile("tokenizer", ".json");
-      try {
-        v.save(tmp);
-        return Files.readString(tmp);
-      } finally {
-        Files.deleteIfExists(tmp);
-      }
+  private static void requireExportableTokenizer(TextTokenizer tokenizer, Path modelDir) {
+    if (tokenizer instanceof BpeTokenizer || tokenizer instanceof HfVocabulary v && v.isDistilleryLayout()) {
+      return;
     }
     throw new ConfigException("Cannot export: the model uses a Hugging Face teacher's own tokenizer, whose ids"
         + " Distillery shifts by five, so its logits do not index that tokenizer's ids: " + modelDir);
+  }
+
+  /**
+   * The export's {@code tokenizer.json}: Distillery's BPE translated, or, for a student of an
+   * exported teacher, that teacher's file as it is (it already holds Distillery's ids).
+   */
+  private static void writeTokenizer(TextTokenizer tokenizer, Path file) throws IOException {
+    if (tokenizer instanceof BpeTokenizer bpe) {
+      Files.writeString(file, HfTokenizerJson.of(bpe));
+    } else {
+      tokenizer.save(file);
+    }
   }
 
   private static Map<String, Object> tokenizerConfig(LanguageModel model) {

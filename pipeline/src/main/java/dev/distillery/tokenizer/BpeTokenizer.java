@@ -62,7 +62,7 @@ public final class BpeTokenizer implements TextTokenizer {
 
   static final String FORMAT = "distillery-bpe";
   static final int VERSION = 1;
-  private static final List<String> SPECIALS = List.of("<pad>", "<unk>", "<s>", "</s>", "<sep>");
+  private static final List<String> SPECIALS = SPECIAL_TOKENS;
   private static final int NUM_SPECIALS = SPECIALS.size();
   private static final int CACHE_LIMIT = 100_000;
   private static final ObjectMapper JSON = new ObjectMapper();

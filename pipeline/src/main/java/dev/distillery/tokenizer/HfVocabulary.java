@@ -31,7 +31,7 @@ public final class HfVocabulary implements TextTokenizer {
   static final List<String> EOS_NAMES = List.of("</s>", "<|endoftext|>", "<eos>", "<|eos|>");
   static final List<String> BOS_NAMES = List.of("<s>", "<|startoftext|>", "<bos>");
   /** Distillery's reserved tokens in id order; a file that starts with them needs no shift. */
-  static final List<String> DISTILLERY_SPECIALS = List.of("<pad>", "<unk>", "<s>", "</s>", "<sep>");
+  static final List<String> DISTILLERY_SPECIALS = TextTokenizer.SPECIAL_TOKENS;
 
   private final byte[] bytes;
   private final String source;

@@ -17,6 +17,8 @@ import java.nio.file.Path;
 public interface TextTokenizer extends Serializable {
   /** The special tokens every Distillery tokenizer puts first: padding, unknown, start, end, separator. */
   int PAD = 0, UNK = 1, BOS = 2, EOS = 3, SEP = 4;
+  /** The special tokens' text, in id order: {@code SPECIAL_TOKENS.get(EOS)} is {@code </s>}. */
+  java.util.List<String> SPECIAL_TOKENS = java.util.List.of("<pad>", "<unk>", "<s>", "</s>", "<sep>");
 
   /** Token ids of a text, without special tokens. */
   int[] encode(String text);
