@@ -6,7 +6,12 @@ import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.export.HfTokenizerJson;
+import dev.distillery.export.OnnxExport;
+import dev.distillery.teacher.OnnxCausalModel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -18,7 +23,9 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Decoding speed of a transformer, one thread: new tokens per second for beam search (width 4) and
  * nucleus sampling at up to 96 new tokens, re-running the prefix at every step against the
- * key/value cache, on the same prompts (real sample sources) and the same model. Args: [prompts].
+ * key/value cache, on the same prompts (real sample sources) and the same model; then the same
+ * model exported to ONNX with past key values, run by ONNX Runtime (one thread), re-running the
+ * prefix against feeding the past. Args: [prompts].
  */
 public final class DecodeSpeed {
   public static void main(String[] args) throws Exception {
@@ -43,15 +50,30 @@ public final class DecodeSpeed {
     List<Function<Decoder, List<Hypothesis>>> runs = List.of(d -> d.beam(prompts, 4), d -> d.sample(prompts, new Random(5)));
     String[] names = {"beam 4", "sampling (top-p)"};
     for (int i = 0; i < runs.size(); i++) {
-      double slow = tokensPerSecond(recompute, runs.get(i));
-      double fast = tokensPerSecond(cached, runs.get(i));
-      table.row(names[i], slow, fast, String.format(java.util.Locale.ROOT, "%.1fx", fast / slow));
-      System.err.printf("bench: %s: recompute %.0f, cache %.0f new tokens/s%n", names[i], slow, fast);
+      row(table, names[i], recompute, cached, runs.get(i));
+    }
+    Path export = Files.createTempDirectory("decode-speed-onnx");
+    Files.write(export.resolve(OnnxCausalModel.MODEL_FILE), OnnxExport.build(model, true, Map.of()).toByteArray());
+    Files.writeString(export.resolve(OnnxCausalModel.TOKENIZER_FILE), HfTokenizerJson.of(tok));
+    try (OnnxCausalModel onnx = new OnnxCausalModel(export, -1, c.model().maxTokens())) {
+      Decoder past = new Decoder(onnx, c.decode());
+      for (int i = 0; i < runs.size(); i++) {
+        row(table, "ONNX Runtime, " + names[i], past.recomputing(), past, runs.get(i));
+      }
     }
     table.note(n + " prompts (sample sources, " + prompts.stream().mapToInt(p -> p.length).sum() / n
         + " tokens on average) decoded together, up to 96 new tokens each; "
-        + "one warm-up run, then the best of 2; new tokens = tokens in the returned outputs; freshly initialized weights");
+        + "one warm-up run, then the best of 2; new tokens = tokens in the returned outputs; freshly initialized weights; "
+        + "ONNX rows: the same model exported with past key values (bin/distillery export --with-past), the cache column feeding the past");
     table.publish("decode-speed", ("bin/bench decode-speed " + String.join(" ", args)).trim());
+  }
+
+  private static void row(Table table, String name, Decoder slow, Decoder fast,
+      Function<Decoder, List<Hypothesis>> run) {
+    double recompute = tokensPerSecond(slow, run);
+    double cache = tokensPerSecond(fast, run);
+    table.row(name, recompute, cache, String.format(java.util.Locale.ROOT, "%.1fx", cache / recompute));
+    System.err.printf("bench: %s: recompute %.0f, cache %.0f new tokens/s%n", name, recompute, cache);
   }
 
   private static double tokensPerSecond(Decoder d, Function<Decoder, List<Hypothesis>> run) {

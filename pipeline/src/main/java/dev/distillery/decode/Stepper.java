@@ -24,10 +24,24 @@ public interface Stepper {
   float[][] step(int[] parents, int[] tokens);
 
   /**
+   * A model that brings its own incremental stepper (an ONNX export with past key values).
+   */
+  interface Source {
+    /** A new stepper, or empty when this model can only be re-run over the whole prefix. */
+    java.util.Optional<Stepper> stepper();
+  }
+
+  /**
    * The stepper that fits the model: recurrent state for an LSTM, a key/value cache for a
-   * transformer, else (ONNX models) recompute.
+   * transformer, the model's own for a {@link Source} that has one, else recompute.
    */
   static Stepper of(CausalModel model) {
+    if (model instanceof Source source) {
+      java.util.Optional<Stepper> own = source.stepper();
+      if (own.isPresent()) {
+        return own.get();
+      }
+    }
     if (model instanceof LanguageModel lm) {
       if (lm.architecture() instanceof dev.distillery.model.TransformerArchitecture) {
         return new KvCacheStepper(lm);

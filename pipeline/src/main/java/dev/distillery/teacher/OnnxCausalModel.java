@@ -1,5 +1,6 @@
 package dev.distillery.teacher;
 
+import dev.distillery.decode.Stepper;
 import dev.distillery.errors.DataException;
 import dev.distillery.model.CausalModel;
 import dev.distillery.tokenizer.HfVocabulary;
@@ -10,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -22,9 +24,11 @@ import org.nd4j.linalg.factory.Nd4j;
  * other reserved ids. Logits wider than the tokenizer's vocabulary (padded embedding tables) are cut
  * to it; what they held joins the tail mass. Thread-safe (ONNX Runtime sessions are).
  *
- * <p>Decoding re-runs the whole prefix per step: no past key values, O(length²) per sequence.
+ * <p>Decoding an export with past key values ({@link OnnxTeacher#hasPast()}) feeds one position per
+ * new token ({@link #stepper()}); an export without them re-runs the whole prefix per step,
+ * O(length²) per sequence.
  */
-public final class OnnxCausalModel implements CausalModel, AutoCloseable {
+public final class OnnxCausalModel implements CausalModel, Stepper.Source, AutoCloseable {
   public static final String MODEL_FILE = "model.onnx";
   public static final String TOKENIZER_FILE = "tokenizer.json";
 
@@ -89,30 +93,19 @@ public final class OnnxCausalModel implements CausalModel, AutoCloseable {
     List<int[]> model = new ArrayList<>(rows.size());
     int time = 0;
     for (int[] row : rows) {
-      int[] m = new int[row.length];
-      for (int t = 0; t < row.length; t++) {
-        if (row[t] < 0 || row[t] >= vocabulary.vocabSize()) {
-          throw new IllegalArgumentException("Cannot score with the ONNX teacher: id outside [0, "
-              + vocabulary.vocabSize() + ") at position " + t + ": " + row[t]);
-        }
-        m[t] = vocabulary.toModel(row[t]);
-      }
-      model.add(m);
+      model.add(toModel(row));
       time = Math.max(time, row.length);
     }
     float[][][] lp = onnx.logProbs(model);
     int vocab = vocabSize();
-    int modelVocab = vocabulary.modelVocabSize();
     float[] out = new float[rows.size() * vocab * time];
     java.util.Arrays.fill(out, Float.NEGATIVE_INFINITY);
     for (int r = 0; r < rows.size(); r++) {
       for (int t = 0; t < lp[r].length; t++) {
-        float[] dist = lp[r][t];
-        // [rows, vocab, time] in C order: entry (r, v, t) at (r * vocab + v) * time + t. The model's
-        // end-of-sequence token lands on </s>; Distillery's other reserved ids keep log 0 = −∞.
-        for (int h = 0; h < modelVocab; h++) {
-          int v = vocabulary.fromModel(h);
-          out[(r * vocab + v) * time + t] = dist[h];
+        // [rows, vocab, time] in C order: entry (r, v, t) at (r * vocab + v) * time + t.
+        float[] dist = toDistillery(lp[r][t]);
+        for (int v = 0; v < vocab; v++) {
+          out[(r * vocab + v) * time + t] = dist[v];
         }
       }
       // Padding positions: uniform, so nothing downstream meets a row of −∞ only.
@@ -123,6 +116,60 @@ public final class OnnxCausalModel implements CausalModel, AutoCloseable {
       }
     }
     return Nd4j.create(out, new long[] {rows.size(), vocab, time}, 'c');
+  }
+
+  /**
+   * One distribution from the model's ids to Distillery's: the model's end-of-sequence token lands
+   * on {@code </s>}; Distillery's other reserved ids get log 0 = −∞; logits past the tokenizer's
+   * vocabulary are dropped.
+   */
+  private float[] toDistillery(float[] modelLogProbs) {
+    float[] out = new float[vocabSize()];
+    java.util.Arrays.fill(out, Float.NEGATIVE_INFINITY);
+    for (int h = 0; h < vocabulary.modelVocabSize(); h++) {
+      out[vocabulary.fromModel(h)] = modelLogProbs[h];
+    }
+    return out;
+  }
+
+  private int[] toModel(int[] row) {
+    int[] m = new int[row.length];
+    for (int t = 0; t < row.length; t++) {
+      if (row[t] < 0 || row[t] >= vocabulary.vocabSize()) {
+        throw new IllegalArgumentException("Cannot score with the ONNX teacher: id outside [0, "
+            + vocabulary.vocabSize() + ") at position " + t + ": " + row[t]);
+      }
+      m[t] = vocabulary.toModel(row[t]);
+    }
+    return m;
+  }
+
+  /** Decoding with the export's past key values, when it has them. */
+  @Override
+  public Optional<Stepper> stepper() {
+    if (!onnx.hasPast()) {
+      return Optional.empty();
+    }
+    OnnxTeacher.Decoding decoding = onnx.decoding();
+    return Optional.of(new Stepper() {
+      @Override
+      public float[][] start(List<int[]> prompts) {
+        return toDistillery(decoding.start(prompts.stream().map(OnnxCausalModel.this::toModel).toList()));
+      }
+
+      @Override
+      public float[][] step(int[] parents, int[] tokens) {
+        return toDistillery(decoding.step(parents, toModel(tokens)));
+      }
+    });
+  }
+
+  private float[][] toDistillery(float[][] rows) {
+    float[][] out = new float[rows.length][];
+    for (int r = 0; r < rows.length; r++) {
+      out[r] = toDistillery(rows[r]);
+    }
+    return out;
   }
 
   @Override

@@ -28,10 +28,15 @@ import org.slf4j.LoggerFactory;
  * <p>The model is a decoder-only causal LM: inputs {@code input_ids}
  * [batch, seq] int64 and {@code attention_mask} [batch, seq] int64 (and optionally {@code
  * position_ids} [batch, seq] int64, fed 0..seq-1), output {@code logits} [batch, seq, vocab]
- * float32. An export with past key values ({@code past_key_values.N.key/value} [batch, heads, past,
- * head_dim] with fixed heads and head_dim) is fed an empty past, so it scores whole sequences too. {@link #logProbs(List)} right-pads a batch, runs it once, and turns the logits of every
+ * float32. {@link #logProbs(List)} right-pads a batch, runs it once, and turns the logits of every
  * real (unpadded) position into natural-log probabilities with a log-softmax computed in double
  * precision.
+ *
+ * <p>An export with past key values ({@code optimum}'s {@code text-generation-with-past}: inputs
+ * {@code past_key_values.N.key/value} [batch, heads, past, head_dim] with fixed heads and head_dim,
+ * outputs {@code present.N.key/value} [batch, heads, past + seq, head_dim], {@code attention_mask}
+ * [batch, past + seq]) is fed an empty past when it scores whole sequences, and decodes one
+ * position per new token through {@link #decoding()}.
  *
  * <p>Not thread-safe for {@link #close()}; concurrent {@link #logProbs(List)} calls are fine (ONNX
  * Runtime sessions allow concurrent runs).
@@ -50,6 +55,8 @@ public final class OnnxTeacher implements AutoCloseable {
   private final boolean usesPositionIds;
   /** The past key/value inputs and their {@code [heads, head_dim]}, fed empty (past length 0). */
   private final Map<String, long[]> pastInputs = new java.util.TreeMap<>();
+  /** Each past input's {@code present.*} output, when the model returns every one of them. */
+  private final Map<String, String> presentOf = new java.util.TreeMap<>();
   private final int vocabSize;
   private final String device;
 
@@ -130,6 +137,15 @@ public final class OnnxTeacher implements AutoCloseable {
             + new TreeSet<>(outputs.keySet()) + "): " + modelPath);
       }
       this.vocabSize = findVocabSize(outputs.get(LOGITS));
+      for (String past : pastInputs.keySet()) {
+        String present = "present." + past.substring("past_key_values.".length());
+        if (outputs.containsKey(present)) {
+          presentOf.put(past, present);
+        }
+      }
+      if (presentOf.size() < pastInputs.size()) {
+        presentOf.clear(); // without every present output the past cannot be carried: score only
+      }
       LOG.info("Loaded teacher model {} on {}: vocab {}", modelPath, device, vocabSize);
     } catch (OrtException e) {
       closeQuietly(opened);
@@ -170,6 +186,162 @@ public final class OnnxTeacher implements AutoCloseable {
   /** The size of the model's vocabulary: the last dimension of {@code logits}. */
   public int vocabSize() {
     return vocabSize;
+  }
+
+  /** Whether the model takes past key values and returns present ones: {@link #decoding()} works. */
+  public boolean hasPast() {
+    return !presentOf.isEmpty();
+  }
+
+  /**
+   * Starts an incremental decode that carries the past key values between calls, so that each new
+   * token costs one position.
+   *
+   * @throws IllegalStateException if the model has no past ({@link #hasPast()} is false)
+   */
+  public Decoding decoding() {
+    if (!hasPast()) {
+      throw new IllegalStateException("Cannot decode incrementally: the model has no past key values: " + modelPath);
+    }
+    return new Decoding();
+  }
+
+  /**
+   * One incremental decode (not thread-safe; one per decoding call). Rows may be reordered between
+   * steps, as beam search does. Prompts of different lengths are left-padded: the attention mask
+   * hides the padding and {@code position_ids}, where the model takes them, count real tokens only
+   * ({@code cumsum(mask) − 1}, as Hugging Face's {@code generate} feeds them).
+   */
+  public final class Decoding {
+    /** {@code [rows][past]}: 1 for a real token, 0 for left padding. */
+    private long[][] mask = new long[0][];
+    /** Per past input: {@code [rows, heads, past, head_dim]} in C order. */
+    private final Map<String, float[]> past = new HashMap<>();
+
+    private Decoding() {}
+
+    /**
+     * Runs the prompts, left-padded, in one call.
+     *
+     * @return natural-log next-token probabilities {@code [rows][vocab]} after each prompt
+     */
+    public float[][] start(List<int[]> prompts) {
+      int rows = prompts.size();
+      int longest = 0;
+      for (int[] p : prompts) {
+        if (p == null || p.length == 0) {
+          throw new IllegalArgumentException("Cannot decode with the teacher: empty prompt");
+        }
+        longest = Math.max(longest, p.length);
+      }
+      long[] ids = new long[rows * longest];
+      long[][] newMask = new long[rows][longest];
+      long[] positions = new long[rows * longest];
+      for (int r = 0; r < rows; r++) {
+        int[] p = prompts.get(r);
+        int pad = longest - p.length;
+        for (int t = 0; t < p.length; t++) {
+          checkId(p[t], r);
+          ids[r * longest + pad + t] = p[t];
+          newMask[r][pad + t] = 1;
+          positions[r * longest + pad + t] = t;
+        }
+      }
+      Map<String, float[]> empty = new HashMap<>();
+      for (String name : pastInputs.keySet()) {
+        empty.put(name, new float[0]);
+      }
+      return run(ids, newMask, positions, longest, empty, 0);
+    }
+
+    /**
+     * Makes row {@code i} continue the row that was {@code parents[i]}, extended by {@code tokens[i]}.
+     *
+     * @return natural-log next-token probabilities {@code [parents.length][vocab]}
+     */
+    public float[][] step(int[] parents, int[] tokens) {
+      int rows = parents.length;
+      int pastLength = mask.length == 0 ? 0 : mask[0].length;
+      long[][] newMask = new long[rows][];
+      long[] positions = new long[rows];
+      long[] ids = new long[rows];
+      for (int i = 0; i < rows; i++) {
+        long[] parent = mask[parents[i]];
+        newMask[i] = java.util.Arrays.copyOf(parent, pastLength + 1);
+        newMask[i][pastLength] = 1;
+        for (long m : parent) {
+          positions[i] += m;
+        }
+        checkId(tokens[i], i);
+        ids[i] = tokens[i];
+      }
+      Map<String, float[]> reordered = new HashMap<>();
+      for (Map.Entry<String, float[]> e : past.entrySet()) {
+        float[] from = e.getValue();
+        int rowSize = from.length / mask.length;
+        float[] to = new float[rows * rowSize];
+        for (int i = 0; i < rows; i++) {
+          System.arraycopy(from, parents[i] * rowSize, to, i * rowSize, rowSize);
+        }
+        reordered.put(e.getKey(), to);
+      }
+      return run(ids, newMask, positions, 1, reordered, pastLength);
+    }
+
+    private float[][] run(long[] ids, long[][] newMask, long[] positions, int sequence,
+        Map<String, float[]> pastValues, int pastLength) {
+      int rows = newMask.length;
+      int total = pastLength + sequence;
+      long[] flatMask = new long[rows * total];
+      for (int r = 0; r < rows; r++) {
+        System.arraycopy(newMask[r], 0, flatMask, r * total, total);
+      }
+      List<OnnxTensor> tensors = new ArrayList<>();
+      try {
+        Map<String, OnnxTensor> feed = new HashMap<>();
+        feed.put(INPUT_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {rows, sequence})));
+        feed.put(ATTENTION_MASK, track(tensors,
+            OnnxTensor.createTensor(env, LongBuffer.wrap(flatMask), new long[] {rows, total})));
+        if (usesPositionIds) {
+          feed.put(POSITION_IDS, track(tensors,
+              OnnxTensor.createTensor(env, LongBuffer.wrap(positions), new long[] {rows, sequence})));
+        }
+        for (Map.Entry<String, long[]> p : pastInputs.entrySet()) {
+          long[] shape = {rows, p.getValue()[0], pastLength, p.getValue()[1]};
+          feed.put(p.getKey(), track(tensors,
+              OnnxTensor.createTensor(env, FloatBuffer.wrap(pastValues.get(p.getKey())), shape)));
+        }
+        Set<String> wanted = new java.util.HashSet<>(presentOf.values());
+        wanted.add(LOGITS);
+        try (OrtSession.Result result = session.run(feed, wanted)) {
+          FloatBuffer logits = ((OnnxTensor) result.get(LOGITS).orElseThrow()).getFloatBuffer();
+          float[][] out = new float[rows][];
+          for (int r = 0; r < rows; r++) {
+            out[r] = logSoftmax(logits, ((long) r * sequence + sequence - 1) * vocabSize, vocabSize);
+          }
+          for (Map.Entry<String, String> e : presentOf.entrySet()) {
+            FloatBuffer present = ((OnnxTensor) result.get(e.getValue()).orElseThrow()).getFloatBuffer();
+            float[] copy = new float[present.remaining()];
+            present.get(copy);
+            past.put(e.getKey(), copy);
+          }
+          mask = newMask;
+          return out;
+        }
+      } catch (OrtException e) {
+        throw new IllegalStateException("Cannot decode with the teacher: ONNX Runtime failed ("
+            + e.getMessage() + "): " + modelPath, e);
+      } finally {
+        tensors.forEach(OnnxTensor::close);
+      }
+    }
+
+    private void checkId(int id, int row) {
+      if (id < 0 || id >= vocabSize) {
+        throw new IllegalArgumentException("Cannot decode with the teacher: token id outside [0, "
+            + vocabSize + ") in row " + row + ": " + id);
+      }
+    }
   }
 
   /** Where the model runs: {@code cpu} or {@code cuda:<index>}. */

@@ -67,7 +67,7 @@ class OnnxTeacherTest {
     throw new IllegalStateException("Cannot find test fixture: no onnx/model.onnx on the classpath or in src/test/resources");
   }
 
-  private static int[] ints(JsonNode array) {
+  static int[] ints(JsonNode array) {
     int[] out = new int[array.size()];
     for (int i = 0; i < out.length; i++) {
       out[i] = array.get(i).asInt();
