@@ -131,6 +131,7 @@ public final class Science {
     // Finished rows live beside the table and are committed: a later session (a new checkout) resumes there.
     Path rowsDir = Path.of("bench", "results", "science-rows", stamp);
     Files.createDirectories(rowsDir);
+    Files.createDirectories(work);
     Progress progress = new Progress(System.out);
     progress.line("science: rows in %s, work in %s (%d variants; finished rows are kept, a rerun resumes)", rowsDir,
         work, variants.size());
