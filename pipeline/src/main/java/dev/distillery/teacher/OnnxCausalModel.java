@@ -103,10 +103,7 @@ public final class OnnxCausalModel implements CausalModel, Stepper.Source, AutoC
     for (int r = 0; r < rows.size(); r++) {
       for (int t = 0; t < lp[r].length; t++) {
         // [rows, vocab, time] in C order: entry (r, v, t) at (r * vocab + v) * time + t.
-        float[] dist = toDistillery(lp[r][t]);
-        for (int v = 0; v < vocab; v++) {
-          out[(r * vocab + v) * time + t] = dist[v];
-        }
+        scatter(lp[r][t], out, r * vocab * time + t, time);
       }
       // Padding positions: uniform, so nothing downstream meets a row of −∞ only.
       for (int t = lp[r].length; t < time; t++) {
@@ -119,17 +116,15 @@ public final class OnnxCausalModel implements CausalModel, Stepper.Source, AutoC
   }
 
   /**
-   * One distribution from the model's ids to Distillery's: the model's end-of-sequence token lands
-   * on {@code </s>}; Distillery's other reserved ids get log 0 = −∞; logits past the tokenizer's
-   * vocabulary are dropped.
+   * Writes one distribution from the model's ids into Distillery's, Distillery id {@code v} at
+   * {@code out[base + v * stride]}: the model's end-of-sequence token lands on {@code </s>}; logits
+   * past the tokenizer's vocabulary are dropped; Distillery's other reserved ids keep what {@code out}
+   * holds there (the callers fill it with log 0 = −∞).
    */
-  private float[] toDistillery(float[] modelLogProbs) {
-    float[] out = new float[vocabSize()];
-    java.util.Arrays.fill(out, Float.NEGATIVE_INFINITY);
+  private void scatter(float[] modelLogProbs, float[] out, int base, int stride) {
     for (int h = 0; h < vocabulary.modelVocabSize(); h++) {
-      out[vocabulary.fromModel(h)] = modelLogProbs[h];
+      out[base + vocabulary.fromModel(h) * stride] = modelLogProbs[h];
     }
-    return out;
   }
 
   private int[] toModel(int[] row) {
@@ -164,10 +159,12 @@ public final class OnnxCausalModel implements CausalModel, Stepper.Source, AutoC
     });
   }
 
+  /** Each row's distribution in Distillery's ids ({@link #scatter}). */
   private float[][] toDistillery(float[][] rows) {
-    float[][] out = new float[rows.length][];
+    float[][] out = new float[rows.length][vocabSize()];
     for (int r = 0; r < rows.length; r++) {
-      out[r] = toDistillery(rows[r]);
+      java.util.Arrays.fill(out[r], Float.NEGATIVE_INFINITY);
+      scatter(rows[r], out[r], 0, 1);
     }
     return out;
   }

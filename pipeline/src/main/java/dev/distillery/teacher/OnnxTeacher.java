@@ -241,17 +241,13 @@ public final class OnnxTeacher implements AutoCloseable {
         int[] p = prompts.get(r);
         int pad = longest - p.length;
         for (int t = 0; t < p.length; t++) {
-          checkId(p[t], r);
+          checkId("decode", p[t], r);
           ids[r * longest + pad + t] = p[t];
           newMask[r][pad + t] = 1;
           positions[r * longest + pad + t] = t;
         }
       }
-      Map<String, float[]> empty = new HashMap<>();
-      for (String name : pastInputs.keySet()) {
-        empty.put(name, new float[0]);
-      }
-      return run(ids, newMask, positions, longest, empty, 0);
+      return run(ids, newMask, positions, longest, emptyPast(), 0);
     }
 
     /**
@@ -272,7 +268,7 @@ public final class OnnxTeacher implements AutoCloseable {
         for (long m : parent) {
           positions[i] += m;
         }
-        checkId(tokens[i], i);
+        checkId("decode", tokens[i], i);
         ids[i] = tokens[i];
       }
       Map<String, float[]> reordered = new HashMap<>();
@@ -298,19 +294,7 @@ public final class OnnxTeacher implements AutoCloseable {
       }
       List<OnnxTensor> tensors = new ArrayList<>();
       try {
-        Map<String, OnnxTensor> feed = new HashMap<>();
-        feed.put(INPUT_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {rows, sequence})));
-        feed.put(ATTENTION_MASK, track(tensors,
-            OnnxTensor.createTensor(env, LongBuffer.wrap(flatMask), new long[] {rows, total})));
-        if (usesPositionIds) {
-          feed.put(POSITION_IDS, track(tensors,
-              OnnxTensor.createTensor(env, LongBuffer.wrap(positions), new long[] {rows, sequence})));
-        }
-        for (Map.Entry<String, long[]> p : pastInputs.entrySet()) {
-          long[] shape = {rows, p.getValue()[0], pastLength, p.getValue()[1]};
-          feed.put(p.getKey(), track(tensors,
-              OnnxTensor.createTensor(env, FloatBuffer.wrap(pastValues.get(p.getKey())), shape)));
-        }
+        Map<String, OnnxTensor> feed = feed(tensors, ids, flatMask, positions, rows, sequence, pastValues, pastLength);
         Set<String> wanted = new java.util.HashSet<>(presentOf.values());
         wanted.add(LOGITS);
         try (OrtSession.Result result = session.run(feed, wanted)) {
@@ -333,13 +317,6 @@ public final class OnnxTeacher implements AutoCloseable {
             + e.getMessage() + "): " + modelPath, e);
       } finally {
         tensors.forEach(OnnxTensor::close);
-      }
-    }
-
-    private void checkId(int id, int row) {
-      if (id < 0 || id >= vocabSize) {
-        throw new IllegalArgumentException("Cannot decode with the teacher: token id outside [0, "
-            + vocabSize + ") in row " + row + ": " + id);
       }
     }
   }
@@ -369,10 +346,7 @@ public final class OnnxTeacher implements AutoCloseable {
         throw new IllegalArgumentException("Cannot score rows with the teacher: empty row: " + r);
       }
       for (int id : row) {
-        if (id < 0 || id >= vocabSize) {
-          throw new IllegalArgumentException("Cannot score rows with the teacher: token id outside [0, "
-              + vocabSize + ") in row " + r + ": " + id);
-        }
+        checkId("score rows", id, r);
       }
       maxLen = Math.max(maxLen, row.length);
     }
@@ -412,26 +386,55 @@ public final class OnnxTeacher implements AutoCloseable {
   }
 
   private OrtSession.Result run(long[] ids, long[] mask, int batch, int len) throws OrtException {
-    long[] shape = {batch, len};
-    List<OnnxTensor> tensors = new ArrayList<>(3);
+    long[] positions = new long[batch * len];
+    for (int i = 0; i < positions.length; i++) {
+      positions[i] = i % len;
+    }
+    List<OnnxTensor> tensors = new ArrayList<>();
     try {
-      Map<String, OnnxTensor> feed = new HashMap<>();
-      feed.put(INPUT_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(ids), shape)));
-      feed.put(ATTENTION_MASK, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(mask), shape)));
-      if (usesPositionIds) {
-        long[] positions = new long[batch * len];
-        for (int i = 0; i < positions.length; i++) {
-          positions[i] = i % len;
-        }
-        feed.put(POSITION_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(positions), shape)));
-      }
-      for (Map.Entry<String, long[]> past : pastInputs.entrySet()) {
-        long[] pastShape = {batch, past.getValue()[0], 0, past.getValue()[1]};
-        feed.put(past.getKey(), track(tensors, OnnxTensor.createTensor(env, FloatBuffer.allocate(0), pastShape)));
-      }
-      return session.run(feed, Set.of(LOGITS));
+      return session.run(feed(tensors, ids, mask, positions, batch, len, emptyPast(), 0), Set.of(LOGITS));
     } finally {
       tensors.forEach(OnnxTensor::close);
+    }
+  }
+
+  /**
+   * The inputs of one run: {@code ids} and {@code positions} {@code [batch, sequence]}, {@code mask}
+   * {@code [batch, past + sequence]}, and each past input {@code [batch, heads, past, head_dim]}
+   * from {@code pastValues}. The tensors go into {@code tensors} for the caller to close.
+   */
+  private Map<String, OnnxTensor> feed(List<OnnxTensor> tensors, long[] ids, long[] mask, long[] positions,
+      int batch, int sequence, Map<String, float[]> pastValues, int pastLength) throws OrtException {
+    long[] shape = {batch, sequence};
+    Map<String, OnnxTensor> feed = new HashMap<>();
+    feed.put(INPUT_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(ids), shape)));
+    feed.put(ATTENTION_MASK, track(tensors,
+        OnnxTensor.createTensor(env, LongBuffer.wrap(mask), new long[] {batch, pastLength + sequence})));
+    if (usesPositionIds) {
+      feed.put(POSITION_IDS, track(tensors, OnnxTensor.createTensor(env, LongBuffer.wrap(positions), shape)));
+    }
+    for (Map.Entry<String, long[]> past : pastInputs.entrySet()) {
+      long[] pastShape = {batch, past.getValue()[0], pastLength, past.getValue()[1]};
+      feed.put(past.getKey(), track(tensors,
+          OnnxTensor.createTensor(env, FloatBuffer.wrap(pastValues.get(past.getKey())), pastShape)));
+    }
+    return feed;
+  }
+
+  /** A past of length 0 for every past input (none when the model takes no past). */
+  private Map<String, float[]> emptyPast() {
+    Map<String, float[]> empty = new HashMap<>();
+    for (String name : pastInputs.keySet()) {
+      empty.put(name, new float[0]);
+    }
+    return empty;
+  }
+
+  /** Refuses an id outside the model's vocabulary, naming what was being done and the row. */
+  private void checkId(String doing, int id, int row) {
+    if (id < 0 || id >= vocabSize) {
+      throw new IllegalArgumentException("Cannot " + doing + " with the teacher: token id outside [0, "
+          + vocabSize + ") in row " + row + ": " + id);
     }
   }
 
