@@ -1,9 +1,8 @@
 package dev.distillery.decode;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import static dev.distillery.testing.DecodeAssertions.assertCloseLogProbs;
+import static dev.distillery.testing.DecodeAssertions.assertSameOutputs;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.Batches;
@@ -42,16 +41,6 @@ class KvCacheTest {
     prompts = data.subList(20, 27).stream().map(TokenizedExample::prompt).toList();
   }
 
-  private static void assertClose(float[][] a, float[][] b) {
-    assertEquals(b.length, a.length);
-    double worst = 0;
-    for (int i = 0; i < a.length; i++) {
-      for (int v = 0; v < a[i].length; v++) {
-        worst = Math.max(worst, Math.abs(a[i][v] - b[i][v]));
-      }
-    }
-    assertTrue(worst < 1e-5, "largest log-prob difference " + worst);
-  }
 
   @Test
   void transformersDecodeWithTheCache() {
@@ -62,7 +51,7 @@ class KvCacheTest {
   void cachedStepsEqualRecomputingThePrefix() {
     Stepper cached = Stepper.of(model);
     Stepper recompute = Stepper.recompute(model);
-    assertClose(cached.start(prompts), recompute.start(prompts));
+    assertCloseLogProbs(cached.start(prompts), recompute.start(prompts));
     // Reorder rows as beam search does: row i continues row parents[i]; widen to 10 rows, narrow to one, widen again.
     int[][] parents = {{3, 3, 0, 6, 1, 2, 5}, {6, 5, 4, 3, 2, 1, 0, 0, 1, 2}, {9, 0, 4}, {0, 1, 2}, {2, 2, 2},
         {1}, {0, 0, 0, 0}, {3}};
@@ -72,7 +61,7 @@ class KvCacheTest {
       for (int i = 0; i < tokens.length; i++) {
         tokens[i] = 5 + random.nextInt(model.vocabSize() - 5);
       }
-      assertClose(cached.step(p, tokens), recompute.step(p, tokens));
+      assertCloseLogProbs(cached.step(p, tokens), recompute.step(p, tokens));
     }
   }
 
@@ -81,12 +70,12 @@ class KvCacheTest {
     Stepper cached = Stepper.of(model);
     Stepper recompute = Stepper.recompute(model);
     List<int[]> two = prompts.subList(0, 2);
-    assertClose(cached.start(two), recompute.start(two));
+    assertCloseLogProbs(cached.start(two), recompute.start(two));
     int longest = Math.max(two.get(0).length, two.get(1).length);
     // The cache starts with room for twice the longest prompt; go past it.
     for (int s = 0; s < 2 * longest + 5; s++) {
       int[] tokens = {7 + s % 50, 9 + s % 40};
-      assertClose(cached.step(new int[] {0, 1}, tokens), recompute.step(new int[] {0, 1}, tokens));
+      assertCloseLogProbs(cached.step(new int[] {0, 1}, tokens), recompute.step(new int[] {0, 1}, tokens));
     }
   }
 
@@ -94,17 +83,9 @@ class KvCacheTest {
   void greedyBeamAndSamplingGiveTheRecomputedOutputs() {
     Decoder cached = new Decoder(model, config.decode());
     Decoder recompute = cached.recomputing();
-    assertSame(cached.greedy(prompts), recompute.greedy(prompts));
-    assertSame(cached.beam(prompts, 4), recompute.beam(prompts, 4));
-    assertSame(cached.sample(prompts, new Random(11)), recompute.sample(prompts, new Random(11)));
+    assertSameOutputs(cached.greedy(prompts), recompute.greedy(prompts));
+    assertSameOutputs(cached.beam(prompts, 4), recompute.beam(prompts, 4));
+    assertSameOutputs(cached.sample(prompts, new Random(11)), recompute.sample(prompts, new Random(11)));
   }
 
-  private static void assertSame(List<Hypothesis> a, List<Hypothesis> b) {
-    assertEquals(b.size(), a.size());
-    for (int i = 0; i < a.size(); i++) {
-      assertArrayEquals(b.get(i).tokens(), a.get(i).tokens(), "row " + i);
-      assertEquals(b.get(i).logLikelihood(), a.get(i).logLikelihood(), 1e-4, "row " + i);
-      assertEquals(b.get(i).finished(), a.get(i).finished(), "row " + i);
-    }
-  }
 }

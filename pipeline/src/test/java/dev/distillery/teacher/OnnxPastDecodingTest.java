@@ -1,7 +1,8 @@
 package dev.distillery.teacher;
 
+import static dev.distillery.testing.DecodeAssertions.assertCloseLogProbs;
+import static dev.distillery.testing.DecodeAssertions.assertSameOutputs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,7 +11,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.decode.Decoder;
-import dev.distillery.decode.Hypothesis;
 import dev.distillery.decode.Stepper;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.testing.TinyModels;
@@ -98,7 +98,7 @@ class OnnxPastDecodingTest {
   void cachedStepsEqualRecomputingThePrefix() {
     Stepper cached = Stepper.of(model);
     Stepper recompute = Stepper.recompute(model);
-    assertClose(cached.start(prompts), recompute.start(prompts));
+    assertCloseLogProbs(cached.start(prompts), recompute.start(prompts));
     // Row i continues row parents[i]: widen to 7 rows, narrow to one, widen again.
     int[][] parents = {{2, 2, 0, 1, 1, 0, 2}, {6, 5, 4, 3, 2, 1, 0}, {3}, {0, 0, 0, 0}, {3, 1}};
     Random random = new Random(5);
@@ -107,7 +107,7 @@ class OnnxPastDecodingTest {
       for (int i = 0; i < tokens.length; i++) {
         tokens[i] = 5 + random.nextInt(model.vocabSize() - 5);
       }
-      assertClose(cached.step(p, tokens), recompute.step(p, tokens));
+      assertCloseLogProbs(cached.step(p, tokens), recompute.step(p, tokens));
     }
   }
 
@@ -116,33 +116,10 @@ class OnnxPastDecodingTest {
     DistilleryConfig config = TinyModels.config("decode.max-new-tokens=12", "decode.batch-size=2");
     Decoder cached = new Decoder(model, config.decode());
     Decoder recompute = cached.recomputing();
-    assertSame(cached.greedy(prompts), recompute.greedy(prompts));
-    assertSame(cached.beam(prompts, 3), recompute.beam(prompts, 3));
-    assertSame(cached.sample(prompts, new Random(11)), recompute.sample(prompts, new Random(11)));
+    assertSameOutputs(cached.greedy(prompts), recompute.greedy(prompts));
+    assertSameOutputs(cached.beam(prompts, 3), recompute.beam(prompts, 3));
+    assertSameOutputs(cached.sample(prompts, new Random(11)), recompute.sample(prompts, new Random(11)));
   }
 
-  /** Largest difference between finite entries; both must be −∞ (reserved ids) at the same places. */
-  private static void assertClose(float[][] a, float[][] b) {
-    assertEquals(b.length, a.length);
-    double worst = 0;
-    for (int i = 0; i < a.length; i++) {
-      for (int v = 0; v < a[i].length; v++) {
-        if (Float.isInfinite(b[i][v]) || Float.isInfinite(a[i][v])) {
-          assertEquals(b[i][v], a[i][v], "row " + i + " id " + v);
-        } else {
-          worst = Math.max(worst, Math.abs(a[i][v] - b[i][v]));
-        }
-      }
-    }
-    assertTrue(worst < 1e-5, "largest log-prob difference " + worst);
-  }
 
-  private static void assertSame(List<Hypothesis> a, List<Hypothesis> b) {
-    assertEquals(b.size(), a.size());
-    for (int i = 0; i < a.size(); i++) {
-      assertArrayEquals(b.get(i).tokens(), a.get(i).tokens(), "row " + i);
-      assertEquals(b.get(i).logLikelihood(), a.get(i).logLikelihood(), 1e-4, "row " + i);
-      assertEquals(b.get(i).finished(), a.get(i).finished(), "row " + i);
-    }
-  }
 }
