@@ -62,6 +62,33 @@ public final class DistillPipeline {
   public record Summary(Path student, List<SystemScores> table, List<Double> validationLoss, long steps, double seconds,
       double tokensPerSecond) {}
 
+  /** Held-out sequences per minibatch when the objective is scored on them. */
+  private static final int HELD_OUT_BATCH = 32;
+
+  /**
+   * The objective itself on the held-out targets (teacher prefixes, weights as at the end of training),
+   * what validation reports and keep-best ranks by: the references' cross-entropy would rank an rkl
+   * student's first epoch best (measured: 6.77 nats against 6.86 at the last, a student that ends 70% of
+   * reference positions with end-of-sequence).
+   */
+  private static SparkTrainer.HeldOut heldOutLoss(List<Row> held, Targets.Expander expander, LossPlan plan, int k,
+      String name) {
+    List<DistillExample> examples = new ArrayList<>();
+    for (Row r : held) {
+      examples.addAll(expander.expand(r));
+    }
+    return new SparkTrainer.HeldOut(name + " on held-out targets", graph -> {
+      double sum = 0;
+      int count = 0;
+      for (int from = 0; from < examples.size(); from += HELD_OUT_BATCH) {
+        List<DistillExample> batch = examples.subList(from, Math.min(examples.size(), from + HELD_OUT_BATCH));
+        sum += graph.score(DistillBatches.dataSet(batch, plan, k, 1.0), false) * batch.size();
+        count += batch.size();
+      }
+      return count == 0 ? Double.NaN : sum / count;
+    });
+  }
+
   /**
    * On resume, keeps the lines of a JSONL log whose {@code field} is below {@code bound} (what the
    * resumed checkpoint holds) and drops the rest, so a run killed after its last checkpoint continues
@@ -195,6 +222,9 @@ public final class DistillPipeline {
         throw new UncheckedIOException(e);
       }
     }, config.hash(), afterRound, StudentEvaluation.evaluateEachEpoch(evaluation, held, config, k, liveTeacher, progress));
+    if (plan.comparableAcrossEpochs()) {
+      options = options.withHeldOut(heldOutLoss(held, expander, plan, k, d.objective().name()));
+    }
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     if (d.checkpointEvery() > 0) {
       dev.distillery.train.ResumeCheck.record(checkpoints, config);

@@ -83,6 +83,18 @@ public record LossPlan(Objective objective, LearnedGate learned) implements Seri
     return List.of(DistillExample.Role.REFERENCE); // ce, and okd (whose teacher is live)
   }
 
+  /**
+   * Whether the objective's loss means the same thing at every point of training, so that its value on
+   * held-out targets can rank epochs: not for a scheduled or learned hybrid gate (the weights move) nor
+   * okd (its loss lives in the teacher-and-student graph).
+   */
+  public boolean comparableAcrossEpochs() {
+    if (objective instanceof Objective.Online) {
+      return false;
+    }
+    return !(objective instanceof Objective.Hybrid h) || h.gate() instanceof Objective.Gate.Fixed;
+  }
+
   /** The hybrid gate g at this point of training (fraction done in [0, 1]); 0 for other objectives. */
   public double gate(double progress) {
     if (!(objective instanceof Objective.Hybrid h)) {

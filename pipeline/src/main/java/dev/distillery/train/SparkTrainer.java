@@ -21,6 +21,7 @@ import java.util.Optional;
 import java.util.Random;
 import java.util.function.Consumer;
 import java.util.function.ObjIntConsumer;
+import java.util.function.ToDoubleFunction;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
@@ -56,14 +57,28 @@ public final class SparkTrainer {
    * @param afterRound runs on the driver after each averaging round with the averaged network, before
    *     the metrics of that round (for state that training updates between rounds, such as a learned gate)
    * @param afterEpoch runs on the driver after each epoch's validation with the model and the epoch number
+   * @param heldOut the held-out loss that validation reports and {@code train.keep-best} ranks epochs by; null:
+   *     the model's cross-entropy on the validation references
    */
   public record Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
       Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound,
-      ObjIntConsumer<LanguageModel> afterEpoch) {
+      ObjIntConsumer<LanguageModel> afterEpoch, HeldOut heldOut) {
+    public Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
+        Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound,
+        ObjIntConsumer<LanguageModel> afterEpoch) {
+      this(checkpointDir, checkpointEvery, keepCheckpoints, resume, metrics, configSha256, afterRound, afterEpoch,
+          null);
+    }
+
     public Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
         Consumer<Map<String, Object>> metrics, String configSha256) {
       this(checkpointDir, checkpointEvery, keepCheckpoints, resume, metrics, configSha256, graph -> { },
           (model, epoch) -> { });
+    }
+
+    public Options withHeldOut(HeldOut heldOut) {
+      return new Options(checkpointDir, checkpointEvery, keepCheckpoints, resume, metrics, configSha256, afterRound,
+          afterEpoch, heldOut);
     }
 
     public static Options none() {
@@ -72,7 +87,17 @@ public final class SparkTrainer {
   }
 
   /**
-   * @param validationLoss mean cross-entropy per target token (nats) before training and after each epoch
+   * A held-out loss other than the references' cross-entropy: a student trained on a divergence must be
+   * ranked by it, since mode-seeking losses (rkl, js) raise the references' cross-entropy as they learn.
+   *
+   * @param what what the loss is, for the progress lines (e.g. "rkl on held-out targets")
+   * @param loss the loss of the trained graph on the held-out data (nats per target token)
+   */
+  public record HeldOut(String what, ToDoubleFunction<ComputationGraph> loss) {}
+
+  /**
+   * @param validationLoss the held-out loss (nats per target token; {@link Options#heldOut()}, by default the
+   *     references' cross-entropy) before training and after each epoch
    * @param steps minibatches fitted, all workers together (including those before a resume)
    * @param tokens sequence positions fitted (all positions, source included)
    * @param network the trained graph itself ({@code model}'s graph unless the model is a view of a larger graph)
@@ -204,7 +229,7 @@ public final class SparkTrainer {
     sparkNet.setListeners(listeners);
     LanguageModel current = model.apply(net);
     List<Double> validationLoss = new ArrayList<>();
-    validationLoss.add(validate(current, validation));
+    validationLoss.add(validate(current, sparkNet.getNetwork(), validation, options));
     BestEpoch best = config.keepBest()
         ? BestEpoch.in(options.checkpointDir() == null ? null : options.checkpointDir().resolve(BestEpoch.DIR))
         : null;
@@ -299,7 +324,7 @@ public final class SparkTrainer {
         if (last) {
           batches.unpersist();
           current = model.apply(sparkNet.getNetwork());
-          validationLoss.add(validate(current, validation));
+          validationLoss.add(validate(current, sparkNet.getNetwork(), validation, options));
           progress.line("train stopped at train.max-steps %d, validation loss %.4f", config.maxSteps(),
               validationLoss.get(validationLoss.size() - 1));
           // In memory only: a resumed run continues this epoch and offers it whole.
@@ -309,9 +334,11 @@ public final class SparkTrainer {
       }
       batches.unpersist();
       current = model.apply(sparkNet.getNetwork());
-      validationLoss.add(validate(current, validation));
-      progress.line("train epoch %d/%d done: validation loss %.4f (perplexity %.2f)", epoch, config.epochs(),
-          validationLoss.get(validationLoss.size() - 1), Math.exp(validationLoss.get(validationLoss.size() - 1)));
+      validationLoss.add(validate(current, sparkNet.getNetwork(), validation, options));
+      double loss = validationLoss.get(validationLoss.size() - 1);
+      progress.line("train epoch %d/%d done: validation loss %.4f (%s)", epoch, config.epochs(), loss,
+          options.heldOut() == null ? String.format(java.util.Locale.ROOT, "perplexity %.2f", Math.exp(loss))
+              : options.heldOut().what());
       offer(best, epoch, validationLoss.get(validationLoss.size() - 1), sparkNet.getNetwork());
       options.afterEpoch().accept(current, epoch);
       if (options.checkpointDir() != null && options.checkpointEvery() > 0 && step > lastCheckpoint) {
@@ -354,7 +381,11 @@ public final class SparkTrainer {
     }
   }
 
-  private static double validate(LanguageModel model, List<TokenizedExample> validation) {
+  private static double validate(LanguageModel model, ComputationGraph network, List<TokenizedExample> validation,
+      Options options) {
+    if (options.heldOut() != null) {
+      return options.heldOut().loss().applyAsDouble(network);
+    }
     return validation.isEmpty() ? Double.NaN : model.targetCrossEntropy(validation, 64)[0];
   }
 

@@ -102,6 +102,20 @@ class DistillPipelineTest {
   }
 
   @Test
+  void aDivergenceStudentIsValidatedAndKeptByItsDivergenceNotByTheReferencesCrossEntropy() throws Exception {
+    Path out = dir.resolve("student-js-held-out");
+    DistillPipeline.Summary s = DistillPipeline.run(spark,
+        config("distill.loss=js", "train.epochs=2", "train.keep-best=true"), targets, out, false, null, QUIET);
+    List<Double> held = s.validationLoss();
+    assertEquals(3, held.size(), held.toString());
+    // JS is at most ln 2 nats per token; the references' cross-entropy of a student this young is several nats.
+    for (double v : held) {
+      assertTrue(v >= 0 && v <= Math.log(2) + 1e-6, "held-out loss is not a JS divergence: " + held);
+    }
+    assertTrue(held.get(2) < held.get(0), "held-out js did not fall: " + held);
+  }
+
+  @Test
   void scheduledGateMovesFromTokenLevelToSentenceLevel() throws Exception {
     Path out = dir.resolve("student-hybrid-scheduled");
     DistillPipeline.run(spark, config("distill.loss=hybrid", "train.epochs=2", "distill.gate=scheduled"), targets, out,
