@@ -143,8 +143,8 @@ class ClusterIT {
     assertFalse(metrics.isEmpty());
     for (String line : metrics) {
       JsonNode m = JSON.readTree(line);
-      assertEquals(0, m.get("base_restored").asLong(), line);
-      assertTrue(Double.isFinite(m.get("student_kl").asDouble()), line);
+      assertEquals(0, m.get("baseRestored").asLong(), line);
+      assertTrue(Double.isFinite(m.get("studentKl").asDouble()), line);
     }
     assertTrue(Files.isRegularFile(student.resolve("model/model.zip")));
     assertTrue(Files.isRegularFile(student.resolve("teacher-lora/adapter.json")));

@@ -55,7 +55,7 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
  * StudentPrefixes} (on-policy prefixes), {@link StudentEvaluation} (the scores) and {@link Report}.
  */
 public final class DistillPipeline {
-  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ObjectMapper JSON = dev.distillery.util.Json.MAPPER;
 
   private DistillPipeline() {}
 
@@ -203,15 +203,15 @@ public final class DistillPipeline {
     }
     SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), d.keepCheckpoints(),
         resume, m -> {
-      m.put("loss_name", d.objective().name());
+      m.put("lossName", d.objective().name());
       if (d.onPolicy()) {
-        m.put("prefixes_sampled", sampled.value());
+        m.put("prefixesSampled", sampled.value());
       }
       if (d.objective() instanceof Objective.Hybrid) {
         m.put("gate", plan.gate((Double) m.get("progress")));
       }
       if (plan.learned() != null) {
-        m.put("gate_s", List.of(plan.learned().s1(), plan.learned().s2()));
+        m.put("gateLogVariances", List.of(plan.learned().s1(), plan.learned().s2()));
       }
       if (online != null) {
         online.metrics(m);
@@ -282,7 +282,7 @@ public final class DistillPipeline {
     json.put("trainSeconds", result.seconds());
     json.put("tokensPerSecond", result.tokensPerSecond());
     Provenance.writeJson(output.resolve("summary.json"), json);
-    Report.write(output.resolve("report.html"), d.objective().name(), metrics, table);
+    Report.write(output.resolve("report.html"), d.objective().name(), metrics, result.validationLoss(), table);
     progress.line("distill done: student in %s, report %s", modelDir, output.resolve("report.html"));
     return summary;
   }

@@ -34,7 +34,7 @@ final class LearnedGateDriver {
     if (resume && Files.exists(metrics)) {
       List<String> lines = Files.readAllLines(metrics);
       if (!lines.isEmpty()) {
-        var s = JSON.readTree(lines.get(lines.size() - 1)).path("gate_s");
+        var s = JSON.readTree(lines.get(lines.size() - 1)).path("gateLogVariances");
         gate.set(s.path(0).asDouble(0), s.path(1).asDouble(0));
       }
     }

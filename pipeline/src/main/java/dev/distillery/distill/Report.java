@@ -2,21 +2,48 @@ package dev.distillery.distill;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.geom.Rectangle2D;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.text.TextUtils;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+import org.jfree.svg.SVGGraphics2D;
 
 /**
- * {@code report.html}: the loss, gate and per-epoch chrF curves as inline SVG and the comparison
- * table. No scripts, no network.
+ * {@code report.html}: the training and held-out loss, the gate, OKD's two losses and the per-epoch
+ * chrF as inline SVG charts (JFreeChart, with axes, units and legends) and the comparison table. No
+ * scripts, no network.
  */
 final class Report {
   private Report() {}
 
-  static void write(Path file, String loss, Path metrics, List<SystemScores> table) throws IOException {
+  static {
+    // JFreeChart draws rotated text (the y axis's label) as a TextLayout, which an SVG canvas can only
+    // record as glyph outlines; plain drawString keeps it a <text> element that can be read and searched.
+    TextUtils.setUseDrawRotatedStringWorkaround(false);
+  }
+
+  private static final int WIDTH = 640;
+  private static final int HEIGHT = 300;
+
+  /**
+   * @param validationLoss the held-out loss before training and after each epoch (nats per target token)
+   */
+  static void write(Path file, String loss, Path metrics, List<Double> validationLoss, List<SystemScores> table)
+      throws IOException {
     List<double[]> points = new ArrayList<>();
     List<double[]> gate = new ArrayList<>();
     List<double[]> studentKl = new ArrayList<>();
@@ -29,26 +56,33 @@ final class Report {
         if (n.has("gate")) {
           gate.add(new double[] {n.get("step").asDouble(), n.get("gate").asDouble()});
         }
-        if (n.has("student_kl")) {
-          studentKl.add(new double[] {n.get("step").asDouble(), n.get("student_kl").asDouble()});
-          teacherLoss.add(new double[] {n.get("step").asDouble(), n.get("teacher_loss").asDouble()});
+        if (n.has("studentKl")) {
+          studentKl.add(new double[] {n.get("step").asDouble(), n.get("studentKl").asDouble()});
+          teacherLoss.add(new double[] {n.get("step").asDouble(), n.get("teacherLoss").asDouble()});
         }
       }
+    }
+    List<double[]> heldOut = new ArrayList<>();
+    for (int e = 0; e < validationLoss.size(); e++) {
+      heldOut.add(new double[] {e, validationLoss.get(e)});
     }
     StringBuilder html = new StringBuilder();
     html.append("<!doctype html><meta charset=utf-8><title>Distillery: ").append(loss).append("</title>")
         .append("<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
             + "th:first-child,td:first-child{text-align:left}</style>")
         .append("<h1>Distillation with loss <code>").append(loss).append("</code></h1>")
-        .append("<h2>Training loss per target token</h2>").append(svg(points, "#1f77b4", "step"));
+        .append(chart("Training loss per target token", "step", "loss (nats per target token)",
+            series(loss + " (training minibatches)", points)))
+        .append(chart("Held-out loss by epoch (0: before training)", "epoch", "loss (nats per target token)",
+            series("held-out", heldOut)));
     if (!gate.isEmpty()) {
-      html.append("<h2>Hybrid gate g (token-level weight)</h2>").append(svg(gate, "#d62728", "step"));
+      html.append(chart("Hybrid gate g (token-level weight)", "step", "g", series("gate g", gate)));
     }
     if (!studentKl.isEmpty()) {
-      html.append("<h2>Online KD: student loss KL(p<sub>T'</sub> ‖ q<sub>S</sub>) on fixed probes</h2>")
-          .append(svg(studentKl, "#2ca02c", "step"))
-          .append("<h2>Online KD: LoRA modules' loss α·KL(q<sub>S</sub> ‖ p<sub>T'</sub>) + (1−α)·CE</h2>")
-          .append(svg(teacherLoss, "#9467bd", "step"));
+      html.append(chart("Online KD: student loss KL(p_T' || q_S) on fixed probes", "step", "nats per token",
+              series("student KL", studentKl)))
+          .append(chart("Online KD: LoRA modules' loss a*KL(q_S || p_T') + (1-a)*CE", "step", "nats per token",
+              series("teacher modules' loss", teacherLoss)));
     }
     Path evaluation = metrics.resolveSibling(DistillPipeline.EVALUATION);
     if (Files.exists(evaluation)) {
@@ -58,7 +92,8 @@ final class Report {
         JsonNode n = json.readTree(line);
         chrf.add(new double[] {n.get("epoch").asDouble(), n.get("greedyChrf").asDouble()});
       }
-      html.append("<h2>Greedy chrF on held-out examples, by epoch</h2>").append(svg(chrf, "#2ca02c", "epoch"));
+      html.append(chart("Greedy chrF on held-out examples, by epoch", "epoch", "chrF (0-100)",
+          series("greedy chrF", chrf)));
     }
     html.append("<h2>Held-out evaluation</h2><table><tr><th>system<th>greedy BLEU<th>greedy chrF<th>beam BLEU"
         + "<th>beam chrF<th>reference perplexity<th>bucket KL(teacher‖model)<th>vocabulary KL(teacher‖model)"
@@ -76,28 +111,48 @@ final class Report {
     Files.writeString(file, html.toString());
   }
 
-  private static String svg(List<double[]> points, String color, String xLabel) {
-    if (points.isEmpty()) {
-      return "<p>no data</p>";
+  private static Map<String, List<double[]>> series(String name, List<double[]> points) {
+    Map<String, List<double[]>> m = new LinkedHashMap<>();
+    m.put(name, points);
+    return m;
+  }
+
+  /**
+   * One line chart as a {@code <figure>} holding an inline SVG: points are {@code {x, y}}; non-finite
+   * y values are left out of the line (a NaN loss would otherwise blank the chart's scale).
+   */
+  static String chart(String title, String xLabel, String yLabel, Map<String, List<double[]>> series) {
+    try {
+      return draw(title, xLabel, yLabel, series);
+    } catch (RuntimeException | LinkageError e) {
+      // A JVM without fonts cannot measure the labels; the student is trained and saved by now, so the
+      // report says what is missing instead of failing the run.
+      return "<figure><figcaption>" + title + ": chart unavailable (" + e + ")</figcaption></figure>";
     }
-    double minX = points.get(0)[0], maxX = minX, minY = points.get(0)[1], maxY = minY;
-    for (double[] p : points) {
-      minX = Math.min(minX, p[0]);
-      maxX = Math.max(maxX, p[0]);
-      minY = Math.min(minY, p[1]);
-      maxY = Math.max(maxY, p[1]);
+  }
+
+  private static String draw(String title, String xLabel, String yLabel, Map<String, List<double[]>> series) {
+    XYSeriesCollection data = new XYSeriesCollection();
+    for (Map.Entry<String, List<double[]>> e : series.entrySet()) {
+      XYSeries s = new XYSeries(e.getKey(), false, true);
+      for (double[] p : e.getValue()) {
+        if (Double.isFinite(p[1])) {
+          s.add(p[0], p[1]);
+        }
+      }
+      data.addSeries(s);
     }
-    double w = 600, h = 240, pad = 40;
-    StringBuilder path = new StringBuilder();
-    for (double[] p : points) {
-      double x = pad + (maxX == minX ? 0 : (p[0] - minX) / (maxX - minX)) * (w - 2 * pad);
-      double y = h - pad - (maxY == minY ? 0.5 : (p[1] - minY) / (maxY - minY)) * (h - 2 * pad);
-      path.append(path.length() == 0 ? "M" : "L").append(String.format(Locale.ROOT, "%.1f,%.1f", x, y));
-    }
-    return String.format(Locale.ROOT, "<svg width=%.0f height=%.0f><rect width=100%% height=100%% fill=white stroke=#ccc/>"
-        + "<path d='%s' fill=none stroke='%s' stroke-width=2/>"
-        + "<text x=5 y=15 font-size=12>%.3f</text><text x=5 y=%.0f font-size=12>%.3f</text>"
-        + "<text x=%.0f y=%.0f font-size=12>%s %.0f</text></svg>",
-        w, h, path, color, maxY, h - pad, minY, w - 110, h - 5, xLabel, maxX);
+    JFreeChart chart = ChartFactory.createXYLineChart(title, xLabel, yLabel, data);
+    chart.setBackgroundPaint(Color.WHITE);
+    XYPlot plot = chart.getXYPlot();
+    plot.setBackgroundPaint(Color.WHITE);
+    plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
+    plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+    XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, data.getItemCount(0) <= 30);
+    renderer.setSeriesStroke(0, new BasicStroke(2f));
+    plot.setRenderer(renderer);
+    SVGGraphics2D g = new SVGGraphics2D(WIDTH, HEIGHT);
+    chart.draw(g, new Rectangle2D.Double(0, 0, WIDTH, HEIGHT));
+    return "<figure>" + g.getSVGElement() + "</figure>";
   }
 }

@@ -38,7 +38,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * after every epoch ({@code evaluation.jsonl}) and at the end (the comparison table).
  */
 final class StudentEvaluation {
-  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ObjectMapper JSON = dev.distillery.util.Json.MAPPER;
 
   private StudentEvaluation() {}
 

@@ -48,7 +48,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
    * @param teacherDir the teacher's model directory (the targets' manifest names it)
    * @param config decoding length, sampling temperature and top-p ({@code prepare.sample-*}), device
    * @param sampled counts the sequences drawn from the student on the executors (a task Spark
-   *     retries counts its sequences again); distill reports it as {@code prefixes_sampled}
+   *     retries counts its sequences again); distill reports it as {@code prefixesSampled}
    */
   public StudentPrefixes(LossPlan plan, int k, String teacherDir, DistilleryConfig config, Snapshot snapshot,
       org.apache.spark.util.LongAccumulator sampled) {

@@ -29,7 +29,7 @@ import org.nd4j.linalg.dataset.DataSet;
  * fixed probes and re-asserts the frozen weights. Averaging n identical copies of a weight is exact
  * in float only when n is a power of two ((a+a+a)/3 can differ from a in the last bit), so after
  * every round the teacher's base weights are compared bit for bit with the teacher's and any value
- * averaging moved is put back; the count is logged as {@code base_restored}.
+ * averaging moved is put back; the count is logged as {@code baseRestored}.
  */
 public final class OkdRun {
   /** Reference examples the losses are measured on after every round. */
@@ -131,11 +131,11 @@ public final class OkdRun {
   /** Adds the latest probe losses (per target token, nats) and the restore count to a metrics line. */
   public void metrics(Map<String, Object> line) {
     if (last != null) {
-      line.put("teacher_loss", last.teacher());
-      line.put("student_kl", last.studentKl());
+      line.put("teacherLoss", last.teacher());
+      line.put("studentKl", last.studentKl());
       line.put("teacher_ce", last.teacherCe());
     }
-    line.put("base_restored", restored);
+    line.put("baseRestored", restored);
   }
 
   /** Saves the adapted teacher (a reference to the teacher plus the LoRA weights) and returns it. */

@@ -178,7 +178,7 @@ public final class TrainPipeline {
     return new Summary(corpusInfo, result, output);
   }
 
-  private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+  private static final com.fasterxml.jackson.databind.ObjectMapper JSON = dev.distillery.util.Json.MAPPER;
 
   private static void appendLine(Path file, Map<String, Object> metrics) {
     try {

@@ -16,9 +16,26 @@ public final class Provenance {
     Map<String, Object> p = new LinkedHashMap<>();
     p.put("gitCommit", gitCommit());
     p.put("createdAt", Instant.now().toString());
-    p.put("distilleryVersion", String.valueOf(Provenance.class.getPackage().getImplementationVersion()));
+    p.put("distilleryVersion", version());
     p.put("java", System.getProperty("java.version"));
     return p;
+  }
+
+  /** The project's version, from the build ({@code dev/distillery/version.properties}); "unknown" outside one. */
+  public static String version() {
+    try (var in = Provenance.class.getResourceAsStream("/dev/distillery/version.properties")) {
+      if (in != null) {
+        java.util.Properties p = new java.util.Properties();
+        p.load(in);
+        String v = p.getProperty("version", "");
+        if (!v.isBlank() && !v.startsWith("${")) {
+          return v;
+        }
+      }
+    } catch (IOException e) {
+      // The resource is in the jar; an unreadable one is as good as none.
+    }
+    return "unknown";
   }
 
   /** DISTILLERY_GIT_COMMIT if set (bin/distillery and images set it), else `git rev-parse HEAD`, else "unknown". */
@@ -42,8 +59,6 @@ public final class Provenance {
 
   public static void writeJson(Path file, Object value) throws IOException {
     Files.createDirectories(file.toAbsolutePath().getParent());
-    new com.fasterxml.jackson.databind.ObjectMapper()
-        .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
-        .writeValue(file.toFile(), value);
+    Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), value);
   }
 }

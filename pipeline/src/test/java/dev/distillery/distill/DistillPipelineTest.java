@@ -139,8 +139,8 @@ class DistillPipelineTest {
     assertTrue(lines.size() >= 4, "logged steps " + lines.size());
     double lowest = 1, highest = 0;
     for (JsonNode m : lines) {
-      double s1 = m.get("gate_s").get(0).asDouble();
-      double s2 = m.get("gate_s").get(1).asDouble();
+      double s1 = m.get("gateLogVariances").get(0).asDouble();
+      double s2 = m.get("gateLogVariances").get(1).asDouble();
       double g = m.get("gate").asDouble();
       assertEquals(Math.exp(-s1) / (Math.exp(-s1) + Math.exp(-s2)), g, 1e-12, "gate from its log-variances");
       lowest = Math.min(lowest, g);
@@ -148,8 +148,8 @@ class DistillPipelineTest {
     }
     JsonNode last = lines.get(lines.size() - 1);
     // Every round's step 1 − e^{−s}·L moved both log-variances away from their start at 0.
-    assertTrue(Math.abs(last.get("gate_s").get(0).asDouble()) > 0.05, last.toString());
-    assertTrue(Math.abs(last.get("gate_s").get(1).asDouble()) > 0.05, last.toString());
+    assertTrue(Math.abs(last.get("gateLogVariances").get(0).asDouble()) > 0.05, last.toString());
+    assertTrue(Math.abs(last.get("gateLogVariances").get(1).asDouble()) > 0.05, last.toString());
     assertTrue(highest - lowest > 1e-3, "the gate moved: " + lowest + " .. " + highest);
   }
 
@@ -159,7 +159,7 @@ class DistillPipelineTest {
     DistillPipeline.Summary s = DistillPipeline.run(spark, config("distill.loss=rkl", "distill.prefix=student",
         "train.epochs=2", "distill.eval-examples=0"), targets, out, false, null, QUIET);
     List<String> lines = Files.readAllLines(out.resolve("metrics.jsonl"));
-    long sampled = new ObjectMapper().readTree(lines.get(lines.size() - 1)).get("prefixes_sampled").asLong();
+    long sampled = new ObjectMapper().readTree(lines.get(lines.size() - 1)).get("prefixesSampled").asLong();
     long rows = spark.read().parquet(targets.toString()).count();
     // Every divergence sequence of both epochs (one per stored sample of each training row) was re-drawn.
     assertTrue(sampled >= rows, "on-policy samples " + sampled + " for " + rows + " rows");

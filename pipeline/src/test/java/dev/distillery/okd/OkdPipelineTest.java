@@ -77,13 +77,13 @@ class OkdPipelineTest {
     }
     assertTrue(lines.size() >= 6, "progress points " + lines.size());
     // The student's loss KL(p_T' || q_S), measured on fixed probes after every averaging round, falls.
-    double first = (lines.get(0).get("student_kl").asDouble() + lines.get(1).get("student_kl").asDouble()) / 2;
-    double last = (lines.get(lines.size() - 1).get("student_kl").asDouble()
-        + lines.get(lines.size() - 2).get("student_kl").asDouble()) / 2;
+    double first = (lines.get(0).get("studentKl").asDouble() + lines.get(1).get("studentKl").asDouble()) / 2;
+    double last = (lines.get(lines.size() - 1).get("studentKl").asDouble()
+        + lines.get(lines.size() - 2).get("studentKl").asDouble()) / 2;
     assertTrue(last < first, "student KL did not fall: " + first + " -> " + last);
     for (JsonNode line : lines) {
-      assertEquals(0, line.get("base_restored").asLong(), "averaging two identical copies is exact: " + line);
-      assertTrue(Double.isFinite(line.get("teacher_loss").asDouble()), line.toString());
+      assertEquals(0, line.get("baseRestored").asLong(), "averaging two identical copies is exact: " + line);
+      assertTrue(Double.isFinite(line.get("teacherLoss").asDouble()), line.toString());
     }
 
     // The trained pair, as the last checkpoint holds it: every frozen weight equals the teacher's, bit for bit.
@@ -129,7 +129,7 @@ class OkdPipelineTest {
     assertTrue(lines.size() > linesBefore, lines.toString());
     JsonNode firstResumed = new ObjectMapper().readTree(lines.get(linesBefore));
     assertTrue(firstResumed.get("step").asLong() > 4, firstResumed.toString());
-    assertEquals(0, firstResumed.get("base_restored").asLong());
+    assertEquals(0, firstResumed.get("baseRestored").asLong());
     assertTrue(resumed.steps() > 4);
     assertTrue(Files.exists(out.resolve(DistillPipeline.ADAPTED_TEACHER).resolve(LoraAdapter.FILE)));
   }
