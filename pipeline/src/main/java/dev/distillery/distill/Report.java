@@ -9,10 +9,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.plot.XYPlot;
@@ -72,17 +70,17 @@ final class Report {
             + "th:first-child,td:first-child{text-align:left}</style>")
         .append("<h1>Distillation with loss <code>").append(loss).append("</code></h1>")
         .append(chart("Training loss per target token", "step", "loss (nats per target token)",
-            series(loss + " (training minibatches)", points)))
+            loss + " (training minibatches)", points))
         .append(chart("Held-out loss by epoch (0: before training)", "epoch", "loss (nats per target token)",
-            series("held-out", heldOut)));
+            "held-out", heldOut));
     if (!gate.isEmpty()) {
-      html.append(chart("Hybrid gate g (token-level weight)", "step", "g", series("gate g", gate)));
+      html.append(chart("Hybrid gate g (token-level weight)", "step", "g", "gate g", gate));
     }
     if (!studentKl.isEmpty()) {
       html.append(chart("Online KD: student loss KL(p_T' || q_S) on fixed probes", "step", "nats per token",
-              series("student KL", studentKl)))
+              "student KL", studentKl))
           .append(chart("Online KD: LoRA modules' loss a*KL(q_S || p_T') + (1-a)*CE", "step", "nats per token",
-              series("teacher modules' loss", teacherLoss)));
+              "teacher modules' loss", teacherLoss));
     }
     Path evaluation = metrics.resolveSibling(DistillPipeline.EVALUATION);
     if (Files.exists(evaluation)) {
@@ -93,7 +91,7 @@ final class Report {
         chrf.add(new double[] {n.get("epoch").asDouble(), n.get("greedyChrf").asDouble()});
       }
       html.append(chart("Greedy chrF on held-out examples, by epoch", "epoch", "chrF (0-100)",
-          series("greedy chrF", chrf)));
+          "greedy chrF", chrf));
     }
     html.append("<h2>Held-out evaluation</h2><table><tr><th>system<th>greedy BLEU<th>greedy chrF<th>beam BLEU"
         + "<th>beam chrF<th>reference perplexity<th>bucket KL(teacher‖model)<th>vocabulary KL(teacher‖model)"
@@ -111,19 +109,13 @@ final class Report {
     Files.writeString(file, html.toString());
   }
 
-  private static Map<String, List<double[]>> series(String name, List<double[]> points) {
-    Map<String, List<double[]>> m = new LinkedHashMap<>();
-    m.put(name, points);
-    return m;
-  }
-
   /**
    * One line chart as a {@code <figure>} holding an inline SVG: points are {@code {x, y}}; non-finite
    * y values are left out of the line (a NaN loss would otherwise blank the chart's scale).
    */
-  static String chart(String title, String xLabel, String yLabel, Map<String, List<double[]>> series) {
+  static String chart(String title, String xLabel, String yLabel, String series, List<double[]> points) {
     try {
-      return draw(title, xLabel, yLabel, series);
+      return draw(title, xLabel, yLabel, series, points);
     } catch (RuntimeException | LinkageError e) {
       // A JVM without fonts cannot measure the labels; the student is trained and saved by now, so the
       // report says what is missing instead of failing the run.
@@ -131,17 +123,14 @@ final class Report {
     }
   }
 
-  private static String draw(String title, String xLabel, String yLabel, Map<String, List<double[]>> series) {
-    XYSeriesCollection data = new XYSeriesCollection();
-    for (Map.Entry<String, List<double[]>> e : series.entrySet()) {
-      XYSeries s = new XYSeries(e.getKey(), false, true);
-      for (double[] p : e.getValue()) {
-        if (Double.isFinite(p[1])) {
-          s.add(p[0], p[1]);
-        }
+  private static String draw(String title, String xLabel, String yLabel, String series, List<double[]> points) {
+    XYSeries s = new XYSeries(series, false, true);
+    for (double[] p : points) {
+      if (Double.isFinite(p[1])) {
+        s.add(p[0], p[1]);
       }
-      data.addSeries(s);
     }
+    XYSeriesCollection data = new XYSeriesCollection(s);
     JFreeChart chart = ChartFactory.createXYLineChart(title, xLabel, yLabel, data);
     chart.setBackgroundPaint(Color.WHITE);
     XYPlot plot = chart.getXYPlot();

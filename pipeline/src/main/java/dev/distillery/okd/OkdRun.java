@@ -133,7 +133,7 @@ public final class OkdRun {
     if (last != null) {
       line.put("teacherLoss", last.teacher());
       line.put("studentKl", last.studentKl());
-      line.put("teacher_ce", last.teacherCe());
+      line.put("teacherCe", last.teacherCe());
     }
     line.put("baseRestored", restored);
   }
