@@ -75,7 +75,8 @@ public final class Science {
       Variant.of("hybrid-scheduled", "hybrid (scheduled)", concat(HYBRID, "distill.gate=scheduled")),
       Variant.of("skl", "skl (skew KL)", "distill.loss=skl"),
       Variant.of("srkl", "srkl (skew reverse KL)", "distill.loss=srkl"),
-      Variant.of("gjsd", "gjsd", "distill.loss=gjsd"),
+      // At β = 0.5 the generalized JSD is js at 0.5 term for term: 0.9 (near reverse KL) is the row that adds.
+      Variant.of("gjsd", "gjsd (β = 0.9)", "distill.loss=gjsd", "distill.gjsd-beta=0.9"),
       Variant.of("big-ce", "big ce", concat(BIG, "distill.loss=ce")),
       Variant.of("big-kl", "big kl", concat(BIG, "distill.loss=kl")),
       Variant.of("big-seqkd", "big seqkd", concat(BIG, "distill.loss=seqkd")),
@@ -336,34 +337,50 @@ public final class Science {
       if (rows.containsKey("kl") && rows.containsKey("seqkd")) {
         Map<String, Object> k = rows.get("kl");
         Map<String, Object> s = rows.get("seqkd");
-        out.add(String.format(Locale.ROOT, "Wei et al., text difficulty: token- minus sentence-level on short sources "
-                + "%+.2f, on long sources %+.2f (the claim: the first above the second)",
-            num(k, "greedyChrfShort") - num(s, "greedyChrfShort"), num(k, "greedyChrfLong") - num(s, "greedyChrfLong")));
+        double shortGap = num(k, "greedyChrfShort") - num(s, "greedyChrfShort");
+        double longGap = num(k, "greedyChrfLong") - num(s, "greedyChrfLong");
+        out.add(String.format(Locale.ROOT, "Wei et al., text difficulty (token- minus sentence-level higher on short "
+                + "sources than on long ones): %s (short %+.2f, long %+.2f, difference %+.2f)",
+            judge(shortGap - longGap, margin), shortGap, longGap, shortGap - longGap));
         if (rows.containsKey("big-kl") && rows.containsKey("big-seqkd")) {
-          out.add(String.format(Locale.ROOT, "Wei et al., student size: token- minus sentence-level for the small "
-                  + "student %+.2f, for the big one %+.2f (the claim: the big student's above the small one's)",
-              num(k, "greedyChrf") - num(s, "greedyChrf"),
-              num(rows.get("big-kl"), "greedyChrf") - num(rows.get("big-seqkd"), "greedyChrf")));
+          double small = num(k, "greedyChrf") - num(s, "greedyChrf");
+          double big = num(rows.get("big-kl"), "greedyChrf") - num(rows.get("big-seqkd"), "greedyChrf");
+          out.add(String.format(Locale.ROOT, "Wei et al., student size (token- minus sentence-level higher for the big "
+                  + "student than for the small one): %s (small %+.2f, big %+.2f, difference %+.2f)",
+              judge(big - small, margin), small, big, big - small));
         }
-        if (rows.containsKey("hybrid-learned")) {
-          double h = num(rows.get("hybrid-learned"), "greedyChrf");
-          double best = Math.max(num(k, "greedyChrf"), num(s, "greedyChrf"));
-          out.add(String.format(Locale.ROOT, "Wei et al., the hybrid at least as good as both: %s (%+.2f against the "
-              + "better of kl and seqkd)", h - best >= -margin ? "holds" : "does not hold", h - best));
+        for (String[] h : new String[][] {{"hybrid-learned", "kl", "seqkd"}, {"big-hybrid-learned", "big-kl", "big-seqkd"}}) {
+          if (rows.containsKey(h[0]) && rows.containsKey(h[1]) && rows.containsKey(h[2])) {
+            double hybrid = num(rows.get(h[0]), "greedyChrf");
+            double best = Math.max(num(rows.get(h[1]), "greedyChrf"), num(rows.get(h[2]), "greedyChrf"));
+            // "At least as good": a loss inside the noise does not refute it, so only a clear loss is "does not hold".
+            out.add(String.format(Locale.ROOT, "Wei et al., %s at least as good as both %s and %s: %s (%+.2f against "
+                    + "the better)", h[0], h[1], h[2], hybrid - best >= -margin ? (hybrid - best > margin ? "holds"
+                    : "within noise") : "does not hold", hybrid - best));
+          }
         }
       }
       if (rows.containsKey("okd") && rows.containsKey("kl")) {
         double okd = num(rows.get("okd"), "greedyChrf");
+        double okdStep = num(rows.get("okd"), "secondsPerStep");
         double onPolicy = rows.entrySet().stream().filter(e -> e.getKey().endsWith("-student"))
             .mapToDouble(e -> num(e.getValue(), "secondsPerStep")).min().orElse(Double.NaN);
-        out.add(String.format(Locale.ROOT, "OKD: quality vs kl %s (%+.2f); s/step %.2f against the fastest on-policy "
-                + "(prefix = student) %.2f", judge(okd - mean(kl), margin), okd - mean(kl),
-            num(rows.get("okd"), "secondsPerStep"), onPolicy));
+        out.add(String.format(Locale.ROOT, "OKD, at least kl's quality: %s (%+.2f against kl's seed mean)",
+            okd - mean(kl) >= -margin ? (okd - mean(kl) > margin ? "holds" : "within noise") : "does not hold",
+            okd - mean(kl)));
+        if (!Double.isNaN(onPolicy)) {
+          // Seconds per step is one measurement per row on a shared machine: 10% is the smallest gap called a win.
+          out.add(String.format(Locale.ROOT, "OKD, in less time than on-policy distillation: %s (%.2f s/step against "
+                  + "the fastest prefix = student row's %.2f, ratio %.2f)",
+              okdStep < 0.9 * onPolicy ? "holds" : okdStep > 1.1 * onPolicy ? "does not hold" : "within noise",
+              okdStep, onPolicy, okdStep / onPolicy));
+        }
       }
       double teacherChrf = num(teacher, "greedyChrf");
       String bestKey = kd.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(null);
       if (bestKey != null && teacherChrf > ceMean) {
-        out.add(String.format(Locale.ROOT, "gap recovered by the best KD student (%s): %.0f%% of teacher %.2f − ce %.2f "
+        // The best of many single-seed rows is biased upwards by the noise: read it with the seeds' spread.
+        out.add(String.format(Locale.ROOT, "gap recovered by the best KD student (%s, one seed): %.0f%% of teacher %.2f − ce %.2f "
             + "(goal 70%%)", bestKey, 100 * (kd.get(bestKey) - ceMean) / (teacherChrf - ceMean), teacherChrf, ceMean));
       }
       return out;

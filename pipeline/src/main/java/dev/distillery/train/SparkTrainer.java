@@ -99,13 +99,16 @@ public final class SparkTrainer {
    * @param validationLoss the held-out loss (nats per target token; {@link Options#heldOut()}, by default the
    *     references' cross-entropy) before training and after each epoch
    * @param steps minibatches fitted, all workers together (including those before a resume)
-   * @param tokens sequence positions fitted (all positions, source included)
+   * @param tokens sequence positions fitted in this run (all positions, source included)
+   * @param seconds wall seconds of training, those before a resume included (like {@code steps})
+   * @param secondsBefore the part of {@code seconds} spent before the resume (0 for a fresh run)
    * @param network the trained graph itself ({@code model}'s graph unless the model is a view of a larger graph)
    */
   public record Result(LanguageModel model, List<Double> validationLoss, long steps, long tokens, double seconds,
-      int workers, ComputationGraph network) {
+      double secondsBefore, int workers, ComputationGraph network) {
+    /** This run's tokens over this run's seconds. */
     public double tokensPerSecond() {
-      return tokens / Math.max(seconds, 1e-9);
+      return tokens / Math.max(seconds - secondsBefore, 1e-9);
     }
   }
 
@@ -353,8 +356,10 @@ public final class SparkTrainer {
       progress.line("train keeps epoch %d (validation loss %.4f), the lowest; the last was %.4f (train.keep-best)",
           best.epoch(), best.loss(), validationLoss.get(validationLoss.size() - 1));
     }
-    double seconds = progress.elapsedSeconds() - start;
-    return new Result(current, validationLoss, step, tokens - tokensAtStart, seconds, workers, sparkNet.getNetwork());
+    // Seconds like steps: the run's whole training time, so seconds per step survives a resume.
+    double seconds = secondsBefore + progress.elapsedSeconds() - start;
+    return new Result(current, validationLoss, step, tokens - tokensAtStart, seconds, secondsBefore, workers,
+        sparkNet.getNetwork());
   }
 
   private static void offer(BestEpoch best, int epoch, double loss, ComputationGraph net) {
