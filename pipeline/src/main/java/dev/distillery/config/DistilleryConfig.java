@@ -181,17 +181,32 @@ public record DistilleryConfig(
    *     {@code gate-value}, {@code prefix}), parsed once
    * @param student architecture, embedding, hidden, layers, heads of the student (maxTokens unused)
    * @param okd the online modules of {@code distill.loss = okd}
+   * @param studentTokenizer the student's vocabulary: the teacher's, its own, or a file
+   * @param maxUnknownRate the largest fraction of {@code <unk>} tokens a student tokenizer of its own may
+   *     produce on the targets' texts
    */
   public record Distill(
       Objective objective, double temperature, int topK, int checkpointEvery, int keepCheckpoints,
-      int evalExamples, String init, Model student, Okd okd)
+      int evalExamples, String init, Model student, Okd okd, StudentTokenizer studentTokenizer,
+      double maxUnknownRate)
       implements Serializable {
     public Distill {
+      java.util.Objects.requireNonNull(studentTokenizer, "distill.student.tokenizer");
+      Checks.fraction("distill.student.max-unknown-rate", maxUnknownRate);
+      if (!(studentTokenizer instanceof StudentTokenizer.Teacher)
+          && (objective instanceof Objective.Online || (objective instanceof Objective.FDivergence f
+              && f.prefix() == Objective.Prefix.STUDENT))) {
+        throw new ConfigException("Cannot configure distill: distill.loss = " + objective.name() + (objective
+            instanceof Objective.Online ? "" : " with distill.prefix = student") + " needs the live teacher to score "
+            + "the student's tokens, so the student must use the teacher's vocabulary (distill.student.tokenizer = "
+            + "teacher): " + studentTokenizer);
+      }
       java.util.Objects.requireNonNull(objective, "distill.loss");
       if (!(temperature > 0)) {
         throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
       }
       boolean storedBuckets = objective instanceof Objective.TokenKd || objective instanceof Objective.Hybrid
+          || objective instanceof Objective.Uld
           || objective instanceof Objective.FDivergence;
       if (temperature != 1 && storedBuckets) {
         // The targets store the tail's mass r = Σ_tail p; softening needs Σ_tail p^(1/τ), which r does
@@ -281,7 +296,9 @@ public record DistilleryConfig(
                 c.getInt("distill.student.hidden"), c.getInt("distill.student.layers"),
                 c.getInt("distill.student.heads"), c.getInt("model.max-tokens"),
                 c.getDouble("distill.student.dropout")),
-            new Okd(c.getInt("distill.okd.rank"), c.getDouble("distill.okd.scale"), c.getDouble("distill.okd.alpha"))),
+            new Okd(c.getInt("distill.okd.rank"), c.getDouble("distill.okd.scale"), c.getDouble("distill.okd.alpha")),
+            StudentTokenizer.parse(c.getString("distill.student.tokenizer")),
+            c.getDouble("distill.student.max-unknown-rate")),
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(
             ConfigRenderOptions.concise().setFormatted(true).setJson(false)));

@@ -11,7 +11,7 @@ import java.util.Locale;
  */
 public sealed interface Objective extends Serializable {
   /** The {@code distill.loss} values, in the order help and errors list them. */
-  List<String> NAMES = List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "skl", "srkl", "gjsd", "okd");
+  List<String> NAMES = List.of("ce", "kl", "seqkd", "hybrid", "rkl", "js", "tvd", "skl", "srkl", "gjsd", "uld", "okd");
 
   /** The {@code distill.loss} value of this objective. */
   String name();
@@ -33,6 +33,22 @@ public sealed interface Objective extends Serializable {
     @Override
     public String name() {
       return "kl";
+    }
+  }
+
+  /**
+   * Universal logit distillation on the references (Boizard et al. 2024): {@code (1−λ)·CE + λ·ULD},
+   * ULD the L1 distance between the sorted top-k distributions of teacher and student, which needs
+   * no shared vocabulary (distillation across tokenizers).
+   */
+  record Uld(double kdWeight) implements Objective {
+    public Uld {
+      Checks.fraction("distill.kd-weight", kdWeight);
+    }
+
+    @Override
+    public String name() {
+      return "uld";
     }
   }
 
@@ -122,13 +138,14 @@ public sealed interface Objective extends Serializable {
     Checks.fraction("distill.kd-weight", kdWeight);
     Checks.oneOf("distill.prefix", prefix, "teacher", "student");
     Prefix from = Prefix.valueOf(prefix.toUpperCase(Locale.ROOT));
-    if (from == Prefix.STUDENT && List.of("ce", "kl", "seqkd", "hybrid", "okd").contains(loss)) {
+    if (from == Prefix.STUDENT && List.of("ce", "kl", "seqkd", "hybrid", "uld", "okd").contains(loss)) {
       throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
           + "sampled prefixes (distill.loss = rkl, js, tvd, skl, srkl or gjsd): " + loss);
     }
     return switch (loss) {
       case "ce" -> new CrossEntropy();
       case "kl" -> new TokenKd(kdWeight);
+      case "uld" -> new Uld(kdWeight);
       case "seqkd" -> new SeqKd();
       case "hybrid" -> new Hybrid(switch (gate) {
         case "scheduled" -> new Gate.Scheduled();

@@ -12,6 +12,7 @@ import java.util.List;
  * <ul>
  *   <li>{@code ce}: references, cross-entropy — the reference-only baseline.
  *   <li>{@code kl}: references, {@code (1−λ)·CE + λ·KL(p‖q)} (Kim &amp; Rush 2016, token-level KD).
+ *   <li>{@code uld}: references, {@code (1−λ)·CE + λ·ULD} (Boizard et al. 2024: sorted top-k, no shared vocabulary).
  *   <li>{@code seqkd}: the teacher's beam outputs, cross-entropy (sentence-level KD).
  *   <li>{@code hybrid}: {@code g·KL on references + (1−g)·CE on beam outputs} (Wei et al. 2024), g
  *       fixed, scheduled from 1 (token level) to 0 (sentence level) over training, or learned: the
@@ -71,7 +72,7 @@ public record LossPlan(Objective objective, LearnedGate learned) implements Seri
 
   /** The roles a targets row is expanded into, in order. */
   public List<DistillExample.Role> roles() {
-    if (objective instanceof Objective.TokenKd) {
+    if (objective instanceof Objective.TokenKd || objective instanceof Objective.Uld) {
       return List.of(DistillExample.Role.TOKEN);
     } else if (objective instanceof Objective.SeqKd) {
       return List.of(DistillExample.Role.SENTENCE);
@@ -110,7 +111,8 @@ public record LossPlan(Objective objective, LearnedGate learned) implements Seri
   public float[] weights(DistillExample.Role role, double progress) {
     boolean hybrid = objective instanceof Objective.Hybrid;
     double g = gate(progress);
-    double kdWeight = objective instanceof Objective.TokenKd t ? t.kdWeight() : 0;
+    double kdWeight = objective instanceof Objective.TokenKd t ? t.kdWeight()
+        : objective instanceof Objective.Uld u ? u.kdWeight() : 0;
     return switch (role) {
       case REFERENCE -> new float[] {1, 0};
       case TOKEN -> hybrid

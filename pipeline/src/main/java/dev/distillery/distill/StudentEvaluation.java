@@ -52,13 +52,13 @@ final class StudentEvaluation {
    * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
    */
   static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Path file, List<Row> held, DistilleryConfig config, int k,
-      LanguageModel teacher, Progress progress) {
+      LanguageModel teacher, TokenBridge bridge, Progress progress) {
     List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
     return (model, epoch) -> {
       if (rows.isEmpty()) {
         return;
       }
-      SystemScores s = scores("student after epoch " + epoch, model, rows, config, k, teacher, progress);
+      SystemScores s = scores("student after epoch " + epoch, model, rows, config, k, teacher, bridge, progress);
       Map<String, Object> line = new LinkedHashMap<>();
       line.put("epoch", epoch);
       line.put("examples", rows.size());
@@ -116,13 +116,19 @@ final class StudentEvaluation {
         Chrf.corpus(hyps, refs), Math.exp(-ll / Math.max(1, positions)), 0.0, 0.0, Double.NaN);
   }
 
+  /**
+   * @param bridge the student's bridge from the teacher's tokens when it has a vocabulary of its own
+   *     (used for models that speak the student's tokenizer), or null
+   */
   static SystemScores scores(String name, LanguageModel model, List<Row> rows, DistilleryConfig config, int k,
-      LanguageModel teacher, Progress progress) {
+      LanguageModel teacher, TokenBridge bridge, Progress progress) {
+    TokenBridge view = bridge != null && model.tokenizer().sha256().equals(bridge.student().sha256()) ? bridge : null;
+    Targets.Expander expander = new Targets.Expander(new LossPlan(new Objective.TokenKd(1.0)), k, view);
     List<int[]> prompts = new ArrayList<>();
     List<String> refs = new ArrayList<>();
     List<TokenizedExample> refSeqs = new ArrayList<>();
     for (Row r : rows) {
-      TokenizedExample e = Targets.Expander.reference(r);
+      TokenizedExample e = expander.studentReference(r);
       refSeqs.add(e);
       prompts.add(e.prompt());
       refs.add(r.getAs("target"));
@@ -131,8 +137,9 @@ final class StudentEvaluation {
     List<String> greedy = decode(model, decoder.greedy(prompts));
     List<String> beam = decode(model, decoder.beam(prompts, config.decode().beamWidth()));
     double ce = model.targetCrossEntropy(refSeqs, 32)[0];
-    double kl = teacherKl(model, rows, k);
-    double[] live = againstTeacher(model, teacher, refSeqs);
+    double kl = teacherKl(model, rows, expander);
+    // Across tokenizers the two distributions are over different vocabularies: no full-vocabulary KL.
+    double[] live = againstTeacher(model, view == null ? teacher : null, refSeqs);
     progress.line("evaluated %s on %d held-out examples", name, rows.size());
     return new SystemScores(name, Bleu.corpus(greedy, refs).score(), Chrf.corpus(greedy, refs),
         Bleu.corpus(beam, refs).score(), Chrf.corpus(beam, refs), Math.exp(ce), kl, live[0], live[1]);
@@ -175,9 +182,12 @@ final class StudentEvaluation {
         positions == 0 ? Double.NaN : (double) early / positions};
   }
 
-  /** Mean KL(teacher ‖ model) per reference position, on the k+1 buckets stored for the teacher. */
-  static double teacherKl(LanguageModel model, List<Row> rows, int k) {
-    Targets.Expander expander = new Targets.Expander(new LossPlan(new Objective.TokenKd(1.0)), k);
+  /**
+   * Mean KL(teacher ‖ model) per reference position that carries teacher buckets (across tokenizers,
+   * the aligned ones), on the k+1 buckets stored for the teacher.
+   */
+  static double teacherKl(LanguageModel model, List<Row> rows, Targets.Expander expander) {
+    int k = expander.k();
     BucketLoss kl = new BucketLoss(Divergence.KL, 1.0, 0.5);
     double sum = 0;
     long count = 0;
@@ -195,9 +205,12 @@ final class StudentEvaluation {
         labels[p * width + CompactLabels.W_CE] = 0;
         labels[p * width + CompactLabels.W_DIV] = 1;
       }
-      for (double v : kl.rows(logits, labels, null, positions, vocab, k, null)) {
-        sum += v;
-        count++;
+      double[] values = kl.rows(logits, labels, null, positions, vocab, k, null);
+      for (int p = 0; p < positions; p++) {
+        if (k == 0 || labels[p * width + CompactLabels.IDS] >= 0) {
+          sum += values[p];
+          count++;
+        }
       }
     }
     return count == 0 ? Double.NaN : sum / count;

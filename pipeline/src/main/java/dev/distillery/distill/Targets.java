@@ -52,11 +52,21 @@ public final class Targets {
     return m;
   }
 
-  /** Converts targets rows into the sequences a loss trains on. Serializable: runs on executors. */
-  public record Expander(LossPlan plan, int k) implements Serializable {
+  /**
+   * Converts targets rows into the sequences a loss trains on, in the student's tokens: the teacher's
+   * as stored, or through a {@link TokenBridge} when the student has a vocabulary of its own.
+   * Serializable: runs on executors.
+   *
+   * @param bridge null when the student uses the teacher's tokenizer
+   */
+  public record Expander(LossPlan plan, int k, TokenBridge bridge) implements Serializable {
+    public Expander(LossPlan plan, int k) {
+      this(plan, k, null);
+    }
+
     public List<DistillExample> expand(Row row) {
       String id = row.getAs("id");
-      int[] source = ints(row.getList(row.fieldIndex("source_ids")));
+      int[] source = sourceIds(row);
       List<DistillExample> out = new ArrayList<>();
       for (DistillExample.Role role : plan.roles()) {
         switch (role) {
@@ -77,11 +87,30 @@ public final class Targets {
       return out;
     }
 
-    /** The reference as a plain sequence (validation cross-entropy, decoding prompts). */
+    /** The reference as a plain sequence in the teacher's tokens (validation cross-entropy, decoding prompts). */
     public static TokenizedExample reference(Row row) {
       Row ref = row.getAs("reference");
       return TokenizedExample.of(row.getAs("id"), ints(row.getList(row.fieldIndex("source_ids"))),
           ints(ref.getList(ref.fieldIndex("ids"))));
+    }
+
+    /** The reference as a plain sequence in the student's tokens. */
+    public TokenizedExample studentReference(Row row) {
+      if (bridge == null) {
+        return reference(row);
+      }
+      Row ref = row.getAs("reference");
+      int[] ids = bridge.student().encode(TokenBridge.text(bridge.teacher(), ints(ref.getList(ref.fieldIndex("ids")))));
+      return TokenizedExample.of(row.getAs("id"), sourceIds(row), ids);
+    }
+
+    /** The source in the student's tokens: stored, or the row's source text encoded by the student. */
+    private int[] sourceIds(Row row) {
+      if (bridge == null) {
+        return ints(row.getList(row.fieldIndex("source_ids")));
+      }
+      String text = row.getAs("source");
+      return text == null ? null : bridge.student().encode(text);
     }
 
     private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
@@ -102,8 +131,14 @@ public final class Targets {
         }
         tail[p] = (Float) tails.get(p);
       }
-      return Targets.example(id, source, ints(output.getList(output.fieldIndex("ids"))),
-          output.getBoolean(output.fieldIndex("finished")), ids, lps, tail, role, k);
+      int[] tokens = ints(output.getList(output.fieldIndex("ids")));
+      boolean finished = output.getBoolean(output.fieldIndex("finished"));
+      if (bridge != null) {
+        TokenBridge.Relabeled r = bridge.relabel(tokens, ids, lps, tail, k,
+            plan.objective() instanceof dev.distillery.config.Objective.Uld);
+        return Targets.example(id, source, r.ids(), finished, r.topIds(), r.topLps(), r.tails(), role, k);
+      }
+      return Targets.example(id, source, tokens, finished, ids, lps, tail, role, k);
     }
   }
 

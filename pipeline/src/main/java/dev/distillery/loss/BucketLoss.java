@@ -10,7 +10,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * student's distribution from its logits {@code z}, {@code D} a {@link Divergence} on k+1 buckets,
  * and {@code P_τ}, {@code Q_τ} the buckets at temperature τ (teacher log-probs scaled by 1/τ and
  * renormalized over the buckets, student logits divided by τ). Every loss of distill (ce, kl, seqkd,
- * hybrid, rkl, js, tvd) is this function with different weights and sequences.
+ * hybrid, rkl, js, tvd, uld) is this function with different weights and sequences. For {@link
+ * Divergence#ULD} the student's buckets are its own k most probable tokens, not the teacher's ids.
+ *
+ * <p>A slot whose id is −1 is empty, and a position whose slots are all empty has no divergence term:
+ * across tokenizers ({@code TokenBridge}) a teacher token without a student id leaves its slot empty,
+ * and a student position no teacher position aligns with keeps only its cross-entropy.
  *
  * <p>Used on an {@code RnnOutputLayer} with identity activation: DL4J hands it logits and labels as
  * 2-D {@code [batch·time, vocab]} and {@code [batch·time, 4 + 2k]}. Bean-style (no-arg constructor,
@@ -95,24 +100,46 @@ public class BucketLoss extends RowLoss {
           grad[v] = wCe * (q1[v] - (v == gold ? 1 : 0));
         }
       }
-      if (wDiv != 0) {
+      if (wDiv != 0 && hasTeacher(labels, base, k)) {
         softmax(z, tau, qt);
-        // Teacher buckets at temperature tau: p_b^(1/tau), renormalized over the k+1 buckets.
+        // Teacher buckets at temperature tau: p_b^(1/tau), renormalized over the k+1 buckets. An empty
+        // slot (id −1: fewer than k teacher tokens had a student id) is a bucket of mass 0 on both sides.
         double sum = 0;
         for (int j = 0; j < k; j++) {
-          p[j] = Math.exp(labels[base + CompactLabels.IDS + k + j] / tau);
+          p[j] = labels[base + CompactLabels.IDS + j] < 0 ? 0 : Math.exp(labels[base + CompactLabels.IDS + k + j] / tau);
           sum += p[j];
         }
         p[k] = Math.pow(Math.max(labels[base + CompactLabels.TAIL], 0f), 1 / tau);
         sum += p[k];
         java.util.Arrays.fill(bucketOf, k);
         double top = 0;
-        for (int j = 0; j < k; j++) {
-          p[j] /= sum;
-          int id = (int) labels[base + CompactLabels.IDS + j];
-          bucketOf[id] = j;
-          qb[j] = qt[id];
-          top += qt[id];
+        if (d == Divergence.ULD) {
+          // ULD compares sorted distributions: the teacher's top-k (stored sorted) against the
+          // student's own top-k, whatever their ids, so it needs no vocabulary map.
+          java.util.Arrays.sort(p, 0, k);
+          for (int j = 0; j < k / 2; j++) {
+            double t = p[j];
+            p[j] = p[k - 1 - j];
+            p[k - 1 - j] = t;
+          }
+          int[] mine = topIds(qt, k);
+          for (int j = 0; j < k; j++) {
+            p[j] /= sum;
+            bucketOf[mine[j]] = j;
+            qb[j] = qt[mine[j]];
+            top += qt[mine[j]];
+          }
+        } else {
+          for (int j = 0; j < k; j++) {
+            p[j] /= sum;
+            int id = (int) labels[base + CompactLabels.IDS + j];
+            qb[j] = 0;
+            if (id >= 0) {
+              bucketOf[id] = j;
+              qb[j] = qt[id];
+              top += qt[id];
+            }
+          }
         }
         p[k] /= sum;
         qb[k] = Math.max(0, 1 - top);
@@ -135,6 +162,37 @@ public class BucketLoss extends RowLoss {
       }
     }
     return out;
+  }
+
+  /** Whether a position carries teacher buckets: a student position no teacher position aligns with has none. */
+  private static boolean hasTeacher(float[] labels, int base, int k) {
+    for (int j = 0; j < k; j++) {
+      if (labels[base + CompactLabels.IDS + j] >= 0) {
+        return true;
+      }
+    }
+    return k == 0;
+  }
+
+  /** Ids of the k largest entries of q, largest first (ties by lower id). */
+  static int[] topIds(double[] q, int k) {
+    int[] best = new int[k];
+    java.util.Arrays.fill(best, -1);
+    if (k == 0) {
+      return best;
+    }
+    for (int v = 0; v < q.length; v++) {
+      if (best[k - 1] >= 0 && q[v] <= q[best[k - 1]]) {
+        continue;
+      }
+      int j = k - 1;
+      while (j > 0 && (best[j - 1] < 0 || q[v] > q[best[j - 1]])) {
+        best[j] = best[j - 1];
+        j--;
+      }
+      best[j] = v;
+    }
+    return best;
   }
 
   private static void softmax(double[] z, double tau, double[] out) {

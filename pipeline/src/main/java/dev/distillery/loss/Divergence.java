@@ -18,12 +18,16 @@ package dev.distillery.loss;
  *   <li>{@link #SRKL}: skew reverse KL {@code KL(Q ‖ αQ + (1−α)P)} (DistiLLM); α = 0 is RKL.
  *   <li>{@link #GJSD}: generalized JSD {@code β·KL(P ‖ M) + (1−β)·KL(Q ‖ M)}, {@code M = βP + (1−β)Q},
  *       with forward KL at β = 0 and reverse KL at β = 1 (the ends as TRL's GKD defines them).
+ *   <li>{@link #ULD}: {@code Σ |P_b − Q_b|}, universal logit distillation (Boizard et al. 2024): the
+ *       Wasserstein-1 distance between the two distributions sorted, here on the teacher's and the
+ *       student's own top-k (sorted, largest first) and their tails, which needs no shared
+ *       vocabulary; by the triangle inequality the tail term bounds the rest from below.
  * </ul>
  *
  * <p>The parameter of {@link #value} is β for JS and GJSD, α for SKL and SRKL; the others ignore it.
  */
 public enum Divergence {
-  KL, RKL, JS, TVD, SKL, SRKL, GJSD;
+  KL, RKL, JS, TVD, SKL, SRKL, GJSD, ULD;
 
   /** Probabilities this small are treated as this small, so logs and ratios stay finite. */
   static final double EPS = 1e-10;
@@ -77,6 +81,10 @@ public enum Divergence {
           d += beta * (p[b] <= 0 ? 0 : p[b] * Math.log(pb / m)) + (1 - beta) * qb * Math.log(qb / m);
           g = beta * (-p[b] * (1 - beta) / m) + (1 - beta) * (Math.log(qb / m) + 1 - qb * (1 - beta) / m);
         }
+        case ULD -> {
+          d += Math.abs(p[b] - q[b]);
+          g = Math.signum(q[b] - p[b]);
+        }
         default -> throw new IllegalStateException("Cannot compute divergence: unknown: " + this);
       }
       if (grad != null) {
@@ -98,6 +106,6 @@ public enum Divergence {
         case GJSD -> GJSD;
       };
     }
-    return KL;
+    return objective instanceof dev.distillery.config.Objective.Uld ? ULD : KL;
   }
 }

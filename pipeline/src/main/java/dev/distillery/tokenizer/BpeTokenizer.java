@@ -514,6 +514,12 @@ public final class BpeTokenizer implements TextTokenizer {
     return vocab.length;
   }
 
+  /** The token with its word-start marker as a space; null for the specials. */
+  @Override
+  public String piece(int id) {
+    return id < NUM_SPECIALS || id >= vocab.length ? null : vocab[id].replace('\u2581', ' ');
+  }
+
   public String token(int id) {
     if (id < 0 || id >= vocab.length) {
       throw new IllegalArgumentException("Cannot look up token: id out of range [0, "

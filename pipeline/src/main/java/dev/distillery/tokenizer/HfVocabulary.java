@@ -39,6 +39,7 @@ public final class HfVocabulary implements TextTokenizer {
   private final int bos;
   private final int offset;
   private transient volatile HfTokenizer tokenizer;
+  private transient volatile String[] pieces;
 
   private HfVocabulary(byte[] bytes, String source, int eos, int bos, int offset) {
     this.bytes = bytes;
@@ -130,6 +131,109 @@ public final class HfVocabulary implements TextTokenizer {
   @Override
   public String decode(int[] ids) {
     return tokenizer().decode(Arrays.stream(ids).filter(id -> id >= OFFSET).map(id -> id - offset).toArray());
+  }
+
+  /**
+   * The token's text as {@link TextTokenizer#piece} defines it, from the file's vocabulary and its
+   * decoder: byte-level tokens ({@code "Ġcasa"}) through GPT-2's byte-to-character table, Metaspace
+   * ({@code "▁casa"}) and WordPiece ({@code "##sa"} continues a word) by their markers; without a
+   * decoder the library joins tokens with spaces, so every token starts a word. Null for added
+   * (special) tokens and byte pieces that are not whole UTF-8 characters.
+   */
+  @Override
+  public String piece(int id) {
+    String[] p = pieces;
+    if (p == null) {
+      p = pieces = pieces();
+    }
+    int model = toModel(id);
+    return id < OFFSET && offset > 0 || model < 0 || model >= p.length ? null : p[model];
+  }
+
+  private String[] pieces() {
+    JsonNode root;
+    try {
+      root = new ObjectMapper().readTree(bytes);
+    } catch (IOException e) {
+      throw new DataException("Cannot read teacher tokenizer: not valid JSON (" + e.getMessage() + "): " + source);
+    }
+    String[] out = new String[Math.max(modelVocabSize(), 0)];
+    JsonNode vocab = root.path("model").path("vocab");
+    java.util.function.BiConsumer<String, Integer> put = (token, id) -> {
+      if (id >= 0 && id < out.length) {
+        out[id] = token;
+      }
+    };
+    if (vocab.isObject()) {
+      vocab.fields().forEachRemaining(e -> put.accept(e.getKey(), e.getValue().asInt(-1)));
+    } else if (vocab.isArray()) { // Unigram: [[piece, score], ...] in id order
+      for (int i = 0; i < vocab.size(); i++) {
+        put.accept(vocab.get(i).path(0).asText(), i);
+      }
+    }
+    for (JsonNode added : root.path("added_tokens")) {
+      int id = added.path("id").asInt(-1);
+      if (id >= 0 && id < out.length) {
+        out[id] = null;
+      }
+    }
+    String decoder = decoderType(root.path("decoder"));
+    int[] byteOf = decoder.equals("ByteLevel") ? byteLevelTable() : null;
+    for (int i = 0; i < out.length; i++) {
+      if (out[i] != null) {
+        out[i] = switch (decoder) {
+          case "ByteLevel" -> byteLevelText(out[i], byteOf);
+          case "Metaspace" -> out[i].replace('\u2581', ' ');
+          case "WordPiece" -> out[i].startsWith("##") ? out[i].substring(2) : " " + out[i];
+          default -> " " + out[i];
+        };
+      }
+    }
+    return out;
+  }
+
+  /** The decoder's type; a Sequence decoder counts as its first recognized member. */
+  private static String decoderType(JsonNode decoder) {
+    String type = decoder.path("type").asText("");
+    if (type.equals("Sequence")) {
+      for (JsonNode d : decoder.path("decoders")) {
+        String t = decoderType(d);
+        if (List.of("ByteLevel", "Metaspace", "WordPiece").contains(t)) {
+          return t;
+        }
+      }
+    }
+    return type;
+  }
+
+  /** GPT-2's table: the character each byte is written as in a byte-level vocabulary, inverted. */
+  private static int[] byteLevelTable() {
+    int[] byteOf = new int[512];
+    Arrays.fill(byteOf, -1);
+    int extra = 0;
+    for (int b = 0; b < 256; b++) {
+      boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      byteOf[printable ? b : 256 + extra++] = b;
+    }
+    return byteOf;
+  }
+
+  private static String byteLevelText(String token, int[] byteOf) {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < token.length(); i++) {
+      char c = token.charAt(i);
+      if (c >= byteOf.length || byteOf[c] < 0) {
+        return null;
+      }
+      bytes.write(byteOf[c]);
+    }
+    try {
+      return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(bytes.toByteArray())).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      return null; // part of a multi-byte character: no text of its own
+    }
   }
 
   /** The model's vocabulary plus Distillery's five reserved ids (which an export's already holds). */

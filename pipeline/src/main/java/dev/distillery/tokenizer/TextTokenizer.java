@@ -26,6 +26,14 @@ public interface TextTokenizer extends Serializable {
   /** The text of ids, special ids skipped. */
   String decode(int[] ids);
 
+  /**
+   * The text one token adds when it follows others: a leading space where the token starts a word
+   * ({@code "▁casa"} is {@code " casa"}), none where it continues one. Null for the special ids and
+   * for tokens without a text of their own (an unknown-character token, a partial UTF-8 byte). Span
+   * alignment across tokenizers compares these ({@code TokenBridge}).
+   */
+  String piece(int id);
+
   /** Ids are in {@code [0, vocabSize)}. */
   int vocabSize();
 

@@ -1,5 +1,6 @@
 package dev.distillery.loss;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,6 +62,23 @@ class BucketLossTest {
       q[v] = Math.exp(logits[row * V + v]);
       z += q[v];
     }
+    if (d == Divergence.ULD) {
+      // Both full distributions sorted, largest first: L1 over the first K and over what is left.
+      double[] ps = teacher.clone();
+      double[] qs = new double[V];
+      for (int v = 0; v < V; v++) {
+        qs[v] = q[v] / z;
+      }
+      java.util.Arrays.sort(ps);
+      java.util.Arrays.sort(qs);
+      double s = 0, restP = 1, restQ = 1;
+      for (int j = 0; j < K; j++) {
+        s += Math.abs(ps[V - 1 - j] - qs[V - 1 - j]);
+        restP -= ps[V - 1 - j];
+        restQ -= qs[V - 1 - j];
+      }
+      return s + Math.abs(restP - restQ);
+    }
     double[] p = new double[K + 1];
     double[] qb = new double[K + 1];
     for (int v = 0; v < V; v++) {
@@ -86,6 +104,7 @@ class BucketLossTest {
         case SRKL -> qb[b] * Math.log(qb[b] / (beta * qb[b] + (1 - beta) * p[b]));
         case GJSD -> beta * p[b] * Math.log(p[b] / (beta * p[b] + (1 - beta) * qb[b]))
             + (1 - beta) * qb[b] * Math.log(qb[b] / (beta * p[b] + (1 - beta) * qb[b]));
+        case ULD -> throw new IllegalStateException("computed above");
       };
     }
     return s;
@@ -157,8 +176,8 @@ class BucketLossTest {
         double down = sum(loss.rows(c.logits, c.labels, mask, 4, V, K, null));
         c.logits[i] = keep;
         double numeric = (up - down) / (2 * h);
-        // TVD is piecewise linear: allow its kinks, everything else must agree closely.
-        double tolerance = d == Divergence.TVD ? 2e-2 : 2e-3;
+        // TVD and ULD are piecewise linear: allow their kinks, everything else must agree closely.
+        double tolerance = d == Divergence.TVD || d == Divergence.ULD ? 2e-2 : 2e-3;
         assertEquals(numeric, grad[i], tolerance + 1e-2 * Math.abs(numeric), d + " tau " + tau + " logit " + i);
       }
       for (int v = 0; v < V; v++) {
@@ -237,5 +256,30 @@ class BucketLossTest {
     // Skewing toward the teacher bounds the divergence: KL(P || αP + (1−α)Q) ≤ −log α.
     assertTrue(Divergence.SKL.value(p, q, null, 0.1) <= -Math.log(0.1));
     assertTrue(Divergence.SKL.value(p, q, null, 0.1) < kl);
+  }
+
+  @Test
+  void generalizedJsdAtOneHalfIsTheSymmetricJensenShannonDivergenceValueAndGradient() {
+    // Why the science table's gjsd row at the default β = 0.5 matched js digit for digit.
+    Random r = new Random(9);
+    double[] p = new double[K + 1];
+    double[] q = new double[K + 1];
+    double sp = 0, sq = 0;
+    for (int b = 0; b <= K; b++) {
+      p[b] = Math.exp(r.nextGaussian());
+      q[b] = Math.exp(r.nextGaussian());
+      sp += p[b];
+      sq += q[b];
+    }
+    for (int b = 0; b <= K; b++) {
+      p[b] /= sp;
+      q[b] /= sq;
+    }
+    double[] gJs = new double[K + 1];
+    double[] gGjsd = new double[K + 1];
+    double js = Divergence.JS.value(p, q, gJs, 0.5);
+    assertEquals(js, Divergence.GJSD.value(p, q, gGjsd, 0.5), 1e-12);
+    assertArrayEquals(gJs, gGjsd, 1e-12);
+    assertTrue(Math.abs(js - Divergence.GJSD.value(p, q, null, 0.9)) > 1e-3, "β = 0.9 is a different divergence");
   }
 }

@@ -74,15 +74,17 @@ class OnnxPrepareTest {
     }
     Path corpus = dir.resolve("pairs.jsonl");
     Files.write(corpus, lines);
-    config = ConfigLoader.load(Optional.empty(), List.of(
-        "model.max-tokens=64", "prepare.shards=2", "prepare.top-k=" + K, "prepare.samples=1",
-        "decode.beam-width=2", "decode.max-new-tokens=6", "corpus.validation-fraction=0.2",
-        "distill.student.embedding=16", "distill.student.hidden=32", "train.epochs=4", "train.batch-per-worker=8",
-        "train.averaging-frequency=1", "train.progress-every=1", "distill.eval-examples=3",
-        "distill.checkpoint-every=0"));
+    config = ConfigLoader.load(Optional.empty(), SETTINGS);
     targets = dir.resolve("targets");
     manifest = PreparePipeline.run(TestSpark.get(), config, corpus.toString(), onnxDir, targets, QUIET);
   }
+
+  static final List<String> SETTINGS = List.of(
+      "model.max-tokens=64", "prepare.shards=2", "prepare.top-k=" + K, "prepare.samples=1",
+      "decode.beam-width=2", "decode.max-new-tokens=6", "corpus.validation-fraction=0.2",
+      "distill.student.embedding=16", "distill.student.hidden=32", "train.epochs=4", "train.batch-per-worker=8",
+      "train.averaging-frequency=1", "train.progress-every=1", "distill.eval-examples=3",
+      "distill.checkpoint-every=0");
 
   private static String sentence(List<String> words, Random random, int n) {
     List<String> out = new ArrayList<>();
@@ -157,6 +159,29 @@ class OnnxPrepareTest {
     assertTrue(loss.get(loss.size() - 1) < loss.get(0), "validation loss falls: " + loss);
     Map<?, ?> meta = ModelBundle.metadata(summary.student());
     assertEquals("distill", ((Map<?, ?>) meta.get("provenance")).get("job"));
+  }
+
+  @Test
+  void aDistilleryBpeStudentLearnsFromTheOnnxTeacherAcrossTokenizers() throws Exception {
+    List<String> settings = new ArrayList<>(SETTINGS);
+    settings.addAll(List.of("distill.loss=kl", "distill.student.tokenizer=own", "tokenizer.vocab-size=80",
+        "train.progress-every=2"));
+    Path student = dir.resolve("bpe-from-onnx");
+    DistillPipeline.run(spark, ConfigLoader.load(Optional.empty(), settings), targets, student, false, null, QUIET);
+    List<Double> loss = new ArrayList<>();
+    for (String line : Files.readAllLines(student.resolve("metrics.jsonl"))) {
+      loss.add(new ObjectMapper().readTree(line).get("loss").asDouble());
+    }
+    assertTrue(loss.get(loss.size() - 1) + loss.get(loss.size() - 2) < loss.get(0) + loss.get(1),
+        "training loss falls: " + loss);
+    LanguageModel model = ModelBundle.load(student.resolve("model"));
+    assertTrue(model.tokenizer() instanceof dev.distillery.tokenizer.BpeTokenizer, model.tokenizer().getClass().toString());
+    assertTrue(model.vocabSize() <= 80, "the student's own vocabulary: " + model.vocabSize());
+    // The WordLevel teacher's words are whole student tokens or split into several: its positions
+    // at word ends align, and its words that are one student token map.
+    JsonNode bridge = new ObjectMapper().readTree(student.resolve("summary.json").toFile()).get("studentTokenizer");
+    assertTrue(bridge.get("alignedPositions").asDouble() > 0.2, bridge.toString());
+    assertTrue(bridge.get("mappedMass").asDouble() > 0, bridge.toString());
   }
 
   @Test

@@ -1,0 +1,105 @@
+package dev.distillery.distill;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.config.ConfigException;
+import dev.distillery.config.ConfigLoader;
+import dev.distillery.config.DistilleryConfig;
+import dev.distillery.model.ModelBundle;
+import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.testing.TestSpark;
+import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.train.TrainPipeline;
+import dev.distillery.util.Progress;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** A teacher with a 4,000-token vocabulary distilled into students with their own 1,000-token BPE. */
+class CrossTokenizerDistillTest {
+  @TempDir static Path dir;
+  static SparkSession spark;
+  static Path targets;
+  static final Progress QUIET = new Progress(new PrintStream(OutputStream.nullOutputStream()));
+  static final List<String> BASE = List.of(
+      "tokenizer.vocab-size=4000", "tokenizer.min-pair-count=1", "model.embedding=16", "model.hidden=32",
+      "model.max-tokens=400", "train.batch-per-worker=16", "train.progress-every=2", "train.averaging-frequency=2",
+      "train.learning-rate=0.01", "prepare.shards=2", "prepare.top-k=6", "prepare.samples=1",
+      "decode.beam-width=2", "decode.max-new-tokens=12", "distill.eval-examples=4",
+      "distill.student.embedding=16", "distill.student.hidden=32", "corpus.validation-fraction=0.1");
+
+  static DistilleryConfig config(String... more) {
+    List<String> all = new ArrayList<>(BASE);
+    all.addAll(List.of(more));
+    return ConfigLoader.load(Optional.empty(), all);
+  }
+
+  @BeforeAll
+  static void teacherAndTargets() throws Exception {
+    spark = TestSpark.get();
+    Path teacher = dir.resolve("teacher");
+    String sample = TestSpark.sample("es-en.tiny.jsonl").toString();
+    TrainPipeline.run(spark, config("train.epochs=2"), sample, teacher, QUIET);
+    targets = dir.resolve("targets");
+    PreparePipeline.run(spark, config(), sample, teacher, targets, QUIET);
+    assertEquals(4000, TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER)).vocabSize());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"kl", "uld", "seqkd", "hybrid"})
+  void aStudentWithItsOwnThousandTokenVocabularyLearnsFromTheTeacher(String loss) throws Exception {
+    Path out = dir.resolve("own-" + loss);
+    DistillPipeline.run(spark, config("distill.loss=" + loss, "distill.student.tokenizer=own",
+        "tokenizer.vocab-size=1000", "train.epochs=3", "distill.gate=fixed"), targets, out, false, null, QUIET);
+    List<Double> l = DistillPipelineTest.losses(out);
+    double first = (l.get(0) + l.get(1)) / 2;
+    double last = (l.get(l.size() - 1) + l.get(l.size() - 2)) / 2;
+    assertTrue(last < first, loss + " loss did not fall: " + l);
+    TextTokenizer student = ModelBundle.load(out.resolve("model")).tokenizer();
+    assertEquals(1000, student.vocabSize(), "the student speaks its own vocabulary");
+    JsonNode summary = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
+    JsonNode bridge = summary.get("studentTokenizer");
+    assertEquals(1000, bridge.get("vocabSize").asInt());
+    // Both tokenizers are BPEs of the same texts: most positions align (the student's words end where the
+    // teacher's do), and some of the teacher's top-k mass maps (its whole-word tokens mostly have no one
+    // student token).
+    assertTrue(bridge.get("alignedPositions").asDouble() > 0.5 && bridge.get("alignedPositions").asDouble() <= 1,
+        bridge.toString());
+    assertTrue(bridge.get("mappedMass").asDouble() > 0 && bridge.get("mappedMass").asDouble() <= 1 + 1e-6,
+        bridge.toString());
+    JsonNode studentRow = summary.get("table").get(1);
+    assertTrue(studentRow.get("greedyChrf").asDouble() >= 0, studentRow.toString());
+    assertTrue(studentRow.get("vocabKl").isNull(), "no full-vocabulary KL across vocabularies: " + studentRow);
+  }
+
+  @Test
+  void aStudentTokenizerThatCannotSpellTheCorpusIsRefusedNamingTheRate() throws Exception {
+    Path file = dir.resolve("digits-tokenizer.json");
+    BpeTokenizer.train(List.of("0123456789 9876543210"), 40, 1).save(file);
+    ConfigException e = assertThrows(ConfigException.class, () -> DistillPipeline.run(spark,
+        config("distill.student.tokenizer=" + file), targets, dir.resolve("refused"), false, null, QUIET));
+    assertTrue(e.getMessage().contains("<unk>") && e.getMessage().contains("distill.student.max-unknown-rate"),
+        e.getMessage());
+  }
+
+  @Test
+  void onPolicyDistillationNeedsTheTeachersVocabulary() {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> config("distill.loss=js", "distill.prefix=student", "distill.student.tokenizer=own"));
+    assertTrue(e.getMessage().contains("distill.student.tokenizer"), e.getMessage());
+  }
+}
