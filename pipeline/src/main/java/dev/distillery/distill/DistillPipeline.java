@@ -79,14 +79,19 @@ public final class DistillPipeline {
       examples.addAll(expander.expand(r));
     }
     return new SparkTrainer.HeldOut(name + " on held-out targets", graph -> {
+      // DL4J's score is the loss summed over each sequence's positions, averaged over sequences, plus
+      // the weight-decay term: per target token without it, like the training loss.
+      double regularization = graph.calcRegularizationScore(true);
       double sum = 0;
-      int count = 0;
+      long positions = 0;
       for (int from = 0; from < examples.size(); from += HELD_OUT_BATCH) {
         List<DistillExample> batch = examples.subList(from, Math.min(examples.size(), from + HELD_OUT_BATCH));
-        sum += graph.score(DistillBatches.dataSet(batch, plan, k, 1.0), false) * batch.size();
-        count += batch.size();
+        sum += (graph.score(DistillBatches.dataSet(batch, plan, k, 1.0), false) - regularization) * batch.size();
+        for (DistillExample e : batch) {
+          positions += e.targetTokens();
+        }
       }
-      return count == 0 ? Double.NaN : sum / count;
+      return positions == 0 ? Double.NaN : sum / positions;
     });
   }
 

@@ -116,6 +116,20 @@ class DistillPipelineTest {
   }
 
   @Test
+  void theHeldOutLossIsPerTargetTokenTheReferencesCrossEntropyForACeStudent() throws Exception {
+    Path out = dir.resolve("student-ce-held-out");
+    DistillPipeline.Summary s = DistillPipeline.run(spark, config("distill.loss=ce", "train.epochs=1"), targets, out,
+        false, null, QUIET);
+    double fraction = config().corpus().validationFraction();
+    List<dev.distillery.model.TokenizedExample> held = spark.read().parquet(targets.toString()).collectAsList().stream()
+        .filter(r -> dev.distillery.corpus.Tokenization.isValidation(r.getAs("id"), fraction))
+        .map(Targets.Expander::reference).toList();
+    double ce = ModelBundle.load(out.resolve("model")).targetCrossEntropy(held, 64)[0];
+    // Measured by the objective on the held-out targets and by the model on the references alike.
+    assertEquals(ce, s.validationLoss().get(s.validationLoss().size() - 1), 1e-3 * ce, s.validationLoss().toString());
+  }
+
+  @Test
   void scheduledGateMovesFromTokenLevelToSentenceLevel() throws Exception {
     Path out = dir.resolve("student-hybrid-scheduled");
     DistillPipeline.run(spark, config("distill.loss=hybrid", "train.epochs=2", "distill.gate=scheduled"), targets, out,
