@@ -7,10 +7,39 @@ Every output path contains the run id, so a rerun of the same DAG run writes to 
 (prepare replaces its output whole; distill resumes from its checkpoints) and never mixes two runs.
 """
 
+import hashlib
+import string
+
 MAIN_CLASS = "dev.distillery.jobs.Distillery"
 
 # The JVM flags Spark needs on Java 17 live in conf/java17.properties; the DAG passes them through.
 JAVA17_PROPERTIES = "conf/java17.properties"
+
+# The same flags as a constant, so the DAG reads no file when the scheduler parses it (a test checks that
+# they equal conf/java17.properties).
+JAVA17_OPENS = (
+    "--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.lang.invoke=ALL-UNNAMED "
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED "
+    "--add-opens=java.base/java.net=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED "
+    "--add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED "
+    "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED --add-opens=java.base/jdk.internal.ref=ALL-UNNAMED "
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/sun.nio.cs=ALL-UNNAMED "
+    "--add-opens=java.base/sun.security.action=ALL-UNNAMED --add-opens=java.base/sun.util.calendar=ALL-UNNAMED "
+    "--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED -Djdk.reflect.useDirectMethodHandle=false")
+
+# What the DAG passes to task_args: Airflow renders these Jinja templates when a task runs, with
+# safe_run_id registered as a filter (a test renders them with real Jinja for hostile run ids).
+DAG_TEMPLATES = {
+    "run_id": "{{ run_id | safe_run_id }}",
+    "base_dir": "{{ var.value.distillery_base_dir.rstrip('/') }}",
+    "corpus": "{{ var.value.distillery_corpus }}",
+    "teacher": "{{ var.value.distillery_teacher }}",
+    "heldout": "{{ var.value.distillery_heldout }}",
+    "config": "{{ var.value.distillery_config }}",
+    "loss": "{{ params.loss }}",
+}
+
+_SAFE = set(string.ascii_letters + string.digits + "_.-")
 
 
 def read_java17_opens(path):
@@ -22,17 +51,24 @@ def read_java17_opens(path):
 
 
 def safe_run_id(run_id):
-    """The run id as a path component: characters other than [A-Za-z0-9_.-] become '_'.
+    """The run id as one path component, distinct for distinct run ids, whatever Airflow allows in them.
 
-    The DAG registers this as the Jinja filter safe_run_id, so the rendered paths get the same guard.
+    A run id of ASCII letters, digits, '_', '.' and '-' that is not all dots stays as it is. Any other
+    (':' and '+' of a timestamp, '/', '..', unicode) has those characters replaced by '_' and 8 hex
+    digits of its sha256 appended, so no two run ids share a directory and none names base_dir's
+    parent. The DAG registers this as the Jinja filter safe_run_id.
     """
-    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in run_id)
-    if not safe:
+    if not run_id:
         raise ValueError("Cannot build task arguments: empty run id: %r" % run_id)
-    # '/' never survives sanitizing, but '.' and '..' would still name base_dir itself or its parent.
-    if safe.strip(".") == "":
-        raise ValueError("Cannot build task arguments: run id would escape base_dir: %r" % run_id)
-    return safe
+    if all(c in _SAFE for c in run_id) and run_id.strip(".") != "":
+        return run_id
+    cleaned = "".join(c if c in _SAFE else "_" for c in run_id).replace(".", "_")
+    return "%s-%s" % (cleaned, hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:8])
+
+
+def dag_task_args():
+    """The task arguments of distillery_dag.py: templates, rendered by Airflow when each task runs."""
+    return task_args(sanitize=False, java_opens=JAVA17_OPENS, **DAG_TEMPLATES)
 
 
 def task_args(run_id, base_dir, corpus, teacher, heldout, config=None, java_opens="", loss="kl",
@@ -51,7 +87,7 @@ def task_args(run_id, base_dir, corpus, teacher, heldout, config=None, java_open
                          "student on its own training data)")
     if sanitize and heldout == corpus:
         raise ValueError("Cannot build task arguments: the held-out corpus is the training corpus: %r" % corpus)
-    root = "%s/%s" % (base_dir.rstrip("/"), safe)
+    root = "%s/%s" % (base_dir.rstrip("/") if sanitize else base_dir, safe)
     targets, student = root + "/targets", root + "/student-" + loss
     common = ["--config", config] if config else []
     conf = {

@@ -1,7 +1,8 @@
-"""Tests of the DAG's task arguments, standard library only (Airflow cannot be installed here).
+"""Tests of the DAG's task arguments (Airflow cannot be installed here; Jinja is Debian's python3-jinja2).
 
-Renders each task's spark-submit command for a sample run id and runs it against the real jobs jar
-on the bundled sample, through Spark's own SparkSubmit (bin/spark-submit-local).
+Renders the DAG's own Jinja templates with real Jinja for hostile run ids, and each task's
+spark-submit command for a sample run id, which it runs against the real jobs jar on the bundled
+sample through Spark's own SparkSubmit (bin/spark-submit-local).
 Run: python3 airflow/tests/test_distillery_tasks.py  (after mvn package)
 """
 import glob
@@ -40,7 +41,8 @@ class TaskArgsTest(unittest.TestCase):
         b = self.args("scheduled__2026-11-23T10:00:00+00:00")
         self.assertNotEqual(a["prepare"]["application_args"], b["prepare"]["application_args"])
         out = a["prepare"]["application_args"][a["prepare"]["application_args"].index("--output") + 1]
-        self.assertEqual("/runs/manual__2026-11-22T10_00_00_00_00/targets", out)
+        self.assertEqual("/runs/%s/targets" % distillery_tasks.safe_run_id("manual__2026-11-22T10:00:00+00:00"), out)
+        self.assertTrue(out.startswith("/runs/manual__2026-11-22T10_00_00_00_00-"), out)
         self.assertIn("--overwrite", a["prepare"]["application_args"])
         self.assertIn("--resume", a["distill"]["application_args"])
 
@@ -53,6 +55,8 @@ class TaskArgsTest(unittest.TestCase):
     def test_java17_flags_come_from_the_one_properties_file(self):
         opens = distillery_tasks.read_java17_opens(os.path.join(REPO, distillery_tasks.JAVA17_PROPERTIES))
         self.assertIn("--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", opens)
+        # The DAG carries them as a constant (no file read at parse time): it must be the file's line.
+        self.assertEqual(opens, distillery_tasks.JAVA17_OPENS)
 
     def test_rejects_an_empty_run_id(self):
         with self.assertRaises(ValueError):
@@ -65,21 +69,74 @@ class TaskArgsTest(unittest.TestCase):
             with self.assertRaises(ValueError, msg=repr(heldout)):
                 distillery_tasks.task_args("r1", "/runs", "/data/c.jsonl", "t", heldout)
 
-    def test_the_dags_jinja_filter_is_the_same_guard(self):
-        self.assertEqual("manual__2026-11-22T10_00_00_00_00", distillery_tasks.safe_run_id("manual__2026-11-22T10:00:00+00:00"))
-        for run_id in ["..", ".", ""]:
-            with self.assertRaises(ValueError, msg=run_id):
-                distillery_tasks.safe_run_id(run_id)
+    def test_safe_run_ids_are_distinct_path_components(self):
+        self.assertEqual("r1", distillery_tasks.safe_run_id("r1"), "a plain run id stays as it is")
+        ids = ["..", ".", "...", "a/b", "a_b", "a:b", "a+b", "../x", "ñandú", "日本", "manual__2026-11-22T10:00:00+00:00"]
+        safe = [distillery_tasks.safe_run_id(r) for r in ids]
+        self.assertEqual(len(set(safe)), len(safe), "distinct run ids, distinct directories: %r" % safe)
+        for s in safe:
+            self.assertRegex(s, r"^[A-Za-z0-9_.-]+$")
+            self.assertNotEqual("", s.strip("."))
+        self.assertEqual(distillery_tasks.safe_run_id("a/b"), distillery_tasks.safe_run_id("a/b"), "stable")
+        with self.assertRaises(ValueError):
+            distillery_tasks.safe_run_id("")
 
     def test_run_ids_cannot_escape_the_base_dir(self):
-        for run_id in ["..", ".", "..."]:
-            with self.assertRaises(ValueError, msg=run_id):
-                distillery_tasks.task_args(run_id, "/runs", "c", "t", "h")
-        for run_id in ["../../etc", "a/../../b", "..\\x"]:
+        for run_id in ["..", ".", "...", "../../etc", "a/../../b", "..\\x"]:
             args = distillery_tasks.task_args(run_id, "/runs", "c", "t", "h")["prepare"]["application_args"]
             out = args[args.index("--output") + 1]
             self.assertTrue(out.startswith("/runs/") and "/" not in out[len("/runs/"):-len("/targets")], out)
             self.assertEqual(os.path.normpath(out), out, "no '..' path component: " + out)
+
+
+class DagTemplatesTest(unittest.TestCase):
+    """The DAG's templates rendered the way Airflow renders them: a sandboxed Jinja environment with the
+    DAG's user_defined_filters, and run_id, var.value and params in the context."""
+
+    BASE = "hdfs:///distillery/runs/"
+    HOSTILE = ["..", "../x", "a/b", "../../etc/passwd", "ñandú 日本", "x/../..", ".", "manual__2026-11-22T10:00:00+00:00"]
+
+    def render(self, run_id):
+        import jinja2
+        import jinja2.sandbox
+        env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+        env.filters["safe_run_id"] = distillery_tasks.safe_run_id
+        context = {
+            "run_id": run_id,
+            "params": {"loss": "kl"},
+            "var": {"value": {"distillery_base_dir": self.BASE, "distillery_corpus": "hdfs:///data/train.jsonl",
+                              "distillery_teacher": "hdfs:///models/teacher", "distillery_heldout": "hdfs:///data/test.jsonl",
+                              "distillery_config": "hdfs:///conf/run.conf"}},
+        }
+        rendered = {}
+        for name, task in distillery_tasks.dag_task_args().items():
+            rendered[name] = [env.from_string(a).render(**context) for a in task["application_args"]]
+        return rendered
+
+    def test_every_output_path_stays_under_the_runs_directory_for_hostile_run_ids(self):
+        import posixpath
+        base = self.BASE.rstrip("/")
+        seen = set()
+        for run_id in self.HOSTILE:
+            run_dir = base + "/" + distillery_tasks.safe_run_id(run_id)
+            self.assertNotIn(run_dir, seen, run_id)
+            seen.add(run_dir)
+            for name, args in self.render(run_id).items():
+                for flag in ["--output", "--targets", "--model", "--report"]:
+                    if flag in args:
+                        path = args[args.index(flag) + 1]
+                        scheme, rest = path.split("://", 1)
+                        self.assertEqual("hdfs", scheme)
+                        self.assertEqual(posixpath.normpath(rest), rest, "%s %s: %s" % (run_id, flag, path))
+                        self.assertTrue(path.startswith(run_dir + "/"), "%s %s %s: %s" % (run_id, name, flag, path))
+
+    def test_rendered_tasks_read_the_variables_and_chain_their_paths(self):
+        r = self.render("manual__2026-12-03T05:00:00+00:00")
+        self.assertEqual("hdfs:///data/test.jsonl", r["evaluate"][r["evaluate"].index("--input") + 1])
+        self.assertEqual("hdfs:///data/train.jsonl", r["prepare"][r["prepare"].index("--input") + 1])
+        self.assertEqual(r["prepare"][r["prepare"].index("--output") + 1], r["distill"][r["distill"].index("--targets") + 1])
+        self.assertIn("distill.loss=kl", r["distill"])
+        self.assertNotIn("{{", " ".join(sum(r.values(), [])))
 
 
 class RenderedCommandsRunTest(unittest.TestCase):
@@ -98,7 +155,7 @@ class RenderedCommandsRunTest(unittest.TestCase):
                 cmd = distillery_tasks.spark_submit_command(task, jar, "local[2]", spark_submit=submit)
                 cmd += ["--set", "decode.max-new-tokens=8", "--set", "distill.eval-examples=5"]
                 self.run_ok(cmd)
-            root = os.path.join(tmp, "manual__2026-11-22T10_00_00_00_00")
+            root = os.path.join(tmp, distillery_tasks.safe_run_id("manual__2026-11-22T10:00:00+00:00"))
             with open(os.path.join(root, "targets", "_manifest.json")) as f:
                 manifest = json.load(f)
             self.assertEqual(manifest["inputRows"], manifest["rows"] + sum(manifest["rejectedByReason"].values()))
