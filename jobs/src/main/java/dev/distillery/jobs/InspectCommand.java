@@ -26,10 +26,16 @@ final class InspectCommand implements Callable<Integer> {
   @Option(names = "--examples", defaultValue = "3", paramLabel = "N", description = "Decoded examples to show (default: ${DEFAULT-VALUE}).")
   int examples;
 
+  @Option(names = "--student-tokenizer", paramLabel = "FILE",
+      description = "A student tokenizer of its own (a Distillery BPE or a tokenizer.json): report how the teacher's "
+          + "references align with its tokens and how much of the teacher's top-k mass maps to them.")
+  Path studentTokenizer;
+
   @Override
   public Integer call() throws Exception {
     DistilleryConfig config = common.load();
-    Map<String, Object> report = Inspect.run(common.spark(config), targets, examples);
+    Map<String, Object> report = Inspect.run(common.spark(config), targets, examples,
+        studentTokenizer == null ? null : dev.distillery.tokenizer.TextTokenizer.load(studentTokenizer));
     System.out.println(json
         ? new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report)
         : Inspect.format(report));

@@ -6,7 +6,7 @@ import java.io.Serializable;
  * Whose vocabulary the student speaks ({@code distill.student.tokenizer}), parsed once: the teacher's
  * (the student's output layer is then as wide as the teacher's vocabulary), its own BPE trained from
  * the targets' texts with {@code tokenizer.vocab-size}, or a tokenizer file. With a vocabulary of its
- * own the student learns from the teacher across tokenizers ({@code dev.distillery.distill.TokenBridge}).
+ * own the student learns from the teacher across tokenizers ({@code dev.distillery.tokenizer.TokenBridge}).
  */
 public sealed interface StudentTokenizer extends Serializable {
   /** The teacher's tokenizer: every loss, including on-policy ones and okd. */

@@ -18,6 +18,7 @@ import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.train.Checkpoint;
 import dev.distillery.train.SparkTrainer;
 import dev.distillery.util.Progress;
@@ -115,96 +116,6 @@ public final class DistillPipeline {
     }
   }
 
-  /** Where a student tokenizer of its own is kept beside the checkpoints, so that a resumed run speaks it. */
-  static final String STUDENT_TOKENIZER = "student-tokenizer.json";
-
-  /** Texts read to train a student tokenizer of its own. */
-  private static final int STUDENT_TOKENIZER_ROWS = 50_000;
-
-  /**
-   * The student's tokenizer of its own (a BPE trained from the targets' texts, a file, or on resume
-   * the one saved beside the checkpoints) and the bridge to it; refuses a tokenizer that spells over
-   * {@code distill.student.max-unknown-rate} of the texts as {@code <unk>}.
-   */
-  private static TokenBridge bridge(Dataset<Row> rows, DistilleryConfig config, TextTokenizer teacher,
-      LanguageModel init, Path saved, boolean resume, Progress progress) throws IOException {
-    DistilleryConfig.Distill d = config.distill();
-    TextTokenizer student;
-    String origin;
-    if (resume && Files.isRegularFile(saved)) {
-      student = TextTokenizer.load(saved);
-      origin = "saved with the checkpoints";
-    } else if (d.studentTokenizer() instanceof StudentTokenizer.File f) {
-      student = TextTokenizer.load(Path.of(f.path()));
-      origin = f.path();
-    } else {
-      student = Tokenization.trainTokenizer(rows, config.tokenizer().vocabSize(), config.tokenizer().minPairCount(),
-          STUDENT_TOKENIZER_ROWS);
-      origin = "trained from the targets' texts (tokenizer.vocab-size " + config.tokenizer().vocabSize() + ")";
-    }
-    if (init != null && !init.tokenizer().sha256().equals(student.sha256())) {
-      throw new ConfigException("Cannot distill: distill.init speaks another tokenizer than the student's (tokenizerSha256 "
-          + init.tokenizer().sha256() + " vs " + student.sha256() + "): " + d.init());
-    }
-    List<String> texts = new ArrayList<>();
-    for (Row r : rows.select("source", "target").limit(2_000).collectAsList()) {
-      texts.add(r.getString(0));
-      texts.add(r.getString(1));
-    }
-    double unknown = TokenBridge.unknownRate(student, texts);
-    if (unknown > d.maxUnknownRate()) {
-      throw new ConfigException(String.format(java.util.Locale.ROOT, "Cannot distill: the student's tokenizer spells "
-          + "%.2f%% of the targets' tokens as <unk>, over distill.student.max-unknown-rate %.2f%%: %s", 100 * unknown,
-          100 * d.maxUnknownRate(), origin));
-    }
-    Files.createDirectories(saved.getParent());
-    student.save(saved);
-    TokenBridge bridge = TokenBridge.of(teacher, student);
-    progress.line("student tokenizer: %d tokens (sha256 %s), %s; <unk> %.2f%% of the texts' tokens; %d of the teacher's "
-        + "%d tokens are one student token", student.vocabSize(), student.sha256().substring(0, 12), origin,
-        100 * unknown, bridge.mappedEntries(), teacher.vocabSize() - TextTokenizer.SPECIAL_TOKENS.size());
-    return bridge;
-  }
-
-  /**
-   * The share of student positions aligned with a teacher position, and of the teacher's stored top-k
-   * mass mapped there, on the held-out references: {@code {aligned fraction, mapped mass fraction}}.
-   */
-  private static double[] alignment(List<Row> held, Targets.Expander expander, TokenBridge bridge, int k,
-      Progress progress) {
-    long aligned = 0, positions = 0;
-    double mapped = 0, stored = 0;
-    Targets.Expander plain = new Targets.Expander(new LossPlan(new Objective.TokenKd(1.0)), k);
-    for (Row r : held) {
-      Row ref = r.getAs("reference");
-      DistillExample teacherSide = plain.expand(r).get(0);
-      int width = dev.distillery.loss.CompactLabels.width(k);
-      int n = teacherSide.targetTokens();
-      int[][] ids = new int[n][k];
-      float[][] lps = new float[n][k];
-      float[] tails = new float[n];
-      for (int p = 0; p < n; p++) {
-        for (int j = 0; j < k; j++) {
-          ids[p][j] = (int) teacherSide.labels()[p * width + dev.distillery.loss.CompactLabels.IDS + j];
-          lps[p][j] = teacherSide.labels()[p * width + dev.distillery.loss.CompactLabels.IDS + k + j];
-        }
-        tails[p] = teacherSide.labels()[p * width + dev.distillery.loss.CompactLabels.TAIL];
-      }
-      TokenBridge.Relabeled rel = bridge.relabel(Targets.ints(ref.getList(ref.fieldIndex("ids"))), ids, lps, tails, k,
-          false);
-      aligned += rel.aligned();
-      positions += rel.positions();
-      mapped += rel.mappedMass();
-      stored += rel.storedMass();
-    }
-    double[] out = {positions == 0 ? Double.NaN : (double) aligned / positions,
-        stored == 0 ? Double.NaN : mapped / stored};
-    progress.line("across tokenizers, on the held-out references: %.1f%% of student positions aligned with a teacher "
-        + "position; there %.1f%% of the teacher's stored top-%d mass mapped to student tokens (the rest joins the tail)",
-        100 * out[0], 100 * out[1], k);
-    return out;
-  }
-
   /** Where {@code distill.loss = okd} saves the teacher with its trained LoRA modules (a {@code LoraAdapter}). */
   public static final String ADAPTED_TEACHER = "teacher-lora";
 
@@ -236,8 +147,8 @@ public final class DistillPipeline {
         manifest.rows(), k, manifest.topK(), d.objective().name());
     spark.sparkContext().setJobDescription("Read targets " + targets);
     Dataset<Row> rows = spark.read().parquet(targets.toString());
-    TokenBridge bridge = ownVocabulary
-        ? bridge(rows, config, teacherTokenizer, init, checkpoints.resolve(STUDENT_TOKENIZER), resume, progress) : null;
+    TokenBridge bridge = ownVocabulary ? StudentVocabulary.bridge(rows, config, teacherTokenizer, init,
+        checkpoints.resolve(StudentVocabulary.SAVED), resume, progress) : null;
     TextTokenizer tokenizer = bridge == null ? teacherTokenizer : bridge.student();
 
     boolean okd = d.objective() instanceof Objective.Online;
@@ -271,7 +182,7 @@ public final class DistillPipeline {
     held = new ArrayList<>(held);
     held.sort(java.util.Comparator.comparing(r -> r.<String>getAs("id")));
     List<TokenizedExample> validation = held.stream().map(expander::studentReference).toList();
-    double[] alignment = bridge == null ? null : alignment(held, expander, bridge, k, progress);
+    TokenBridge.Alignment alignment = bridge == null ? null : StudentVocabulary.alignment(held, bridge, k, progress);
 
     LanguageModel liveTeacher = StudentEvaluation.liveTeacher(manifest, progress);
     Files.createDirectories(output);
@@ -380,7 +291,7 @@ public final class DistillPipeline {
     json.put("table", table);
     if (alignment != null) {
       json.put("studentTokenizer", Map.of("vocabSize", tokenizer.vocabSize(), "sha256", tokenizer.sha256(),
-          "teacherTokensMapped", bridge.mappedEntries(), "alignedPositions", alignment[0], "mappedMass", alignment[1]));
+          "teacherTokensMapped", bridge.mappedEntries(), "alignedPositions", alignment.alignedFraction(), "mappedMass", alignment.mappedFraction()));
     }
     json.put("validationLoss", result.validationLoss());
     json.put("steps", result.steps());

@@ -16,6 +16,7 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -7,7 +7,9 @@ import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TargetsSchema;
+import dev.distillery.prepare.TeacherOutput;
 import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -114,31 +116,13 @@ public final class Targets {
     }
 
     private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
-      // By name: a Parquet file whose struct fields come in another order still reads right.
-      List<Object> topIds = output.getList(output.fieldIndex("topk_ids"));
-      List<Object> topLps = output.getList(output.fieldIndex("topk_logprobs"));
-      List<Object> tails = output.getList(output.fieldIndex("tail_mass"));
-      int positions = tails.size();
-      int[][] ids = new int[positions][];
-      float[][] lps = new float[positions][];
-      float[] tail = new float[positions];
-      for (int p = 0; p < positions; p++) {
-        ids[p] = ints(seq(topIds.get(p)));
-        List<Object> plp = seq(topLps.get(p));
-        lps[p] = new float[plp.size()];
-        for (int j = 0; j < lps[p].length; j++) {
-          lps[p][j] = (Float) plp.get(j);
-        }
-        tail[p] = (Float) tails.get(p);
-      }
-      int[] tokens = ints(output.getList(output.fieldIndex("ids")));
-      boolean finished = output.getBoolean(output.fieldIndex("finished"));
+      TeacherOutput o = TeacherOutput.read(output);
       if (bridge != null) {
-        TokenBridge.Relabeled r = bridge.relabel(tokens, ids, lps, tail, k,
+        TokenBridge.Relabeled r = bridge.relabel(o.ids(), o.topkIds(), o.topkLogprobs(), o.tailMass(), k,
             plan.objective() instanceof dev.distillery.config.Objective.Uld);
-        return Targets.example(id, source, r.ids(), finished, r.topIds(), r.topLps(), r.tails(), role, k);
+        return Targets.example(id, source, r.ids(), o.finished(), r.topIds(), r.topLps(), r.tails(), role, k);
       }
-      return Targets.example(id, source, tokens, finished, ids, lps, tail, role, k);
+      return Targets.example(id, source, o.ids(), o.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass(), role, k);
     }
   }
 
@@ -171,12 +155,6 @@ public final class Targets {
       labels[base + CompactLabels.TAIL] = (float) Math.min(1.0, tail);
     }
     return new DistillExample(id, tokens, seq.targetStart(), role, labels, finished);
-  }
-
-  @SuppressWarnings("unchecked")
-  static List<Object> seq(Object o) {
-    return o instanceof List<?> l ? (List<Object>) l
-        : scala.collection.JavaConverters.seqAsJavaList((scala.collection.Seq<Object>) o);
   }
 
   static int[] ints(List<?> list) {

@@ -26,6 +26,18 @@ public final class Inspect {
   static final double[] ENTROPY_BINS = {0.25, 0.5, 1, 1.5, 2, 3, 4, Double.POSITIVE_INFINITY};
 
   public static Map<String, Object> run(SparkSession spark, Path targets, int examples) throws IOException {
+    return run(spark, targets, examples, null);
+  }
+
+  /** References read to measure the alignment with a student tokenizer. */
+  static final int ALIGNMENT_ROWS = 500;
+
+  /**
+   * @param student a student tokenizer of its own, or null: with one, the report gains how the first
+   *     {@value #ALIGNMENT_ROWS} references align with its tokens ({@code acrossTokenizers})
+   */
+  public static Map<String, Object> run(SparkSession spark, Path targets, int examples, TextTokenizer student)
+      throws IOException {
     Manifest manifest = Manifest.read(targets);
     spark.sparkContext().setJobDescription("Verify " + targets + " against its manifest");
     TargetsCheck.verify(spark, targets, manifest, "inspect");
@@ -82,6 +94,25 @@ public final class Inspect {
     }
     out.put("entropyHistogramNats", hist);
     TextTokenizer tok = tokenizer(targets);
+    if (student != null) {
+      if (tok == null) {
+        throw new IOException("Cannot inspect the alignment with a student tokenizer: the targets' tokenizer does not "
+            + "load: " + targets.resolve(PreparePipeline.TOKENIZER));
+      }
+      dev.distillery.tokenizer.TokenBridge bridge = dev.distillery.tokenizer.TokenBridge.of(tok, student);
+      dev.distillery.tokenizer.TokenBridge.Alignment a = dev.distillery.tokenizer.TokenBridge.Alignment.NONE;
+      for (Row r : df.select("reference").orderBy(df.col("shard"), df.col("id")).limit(ALIGNMENT_ROWS).collectAsList()) {
+        TeacherOutput ref = TeacherOutput.read(r.getStruct(0));
+        a = a.plus(bridge.relabel(ref.ids(), ref.topkIds(), ref.topkLogprobs(), ref.tailMass(), manifest.topK(), false));
+      }
+      Map<String, Object> across = new LinkedHashMap<>();
+      across.put("studentVocabSize", student.vocabSize());
+      across.put("teacherTokensMapped", bridge.mappedEntries());
+      across.put("references", Math.min(ALIGNMENT_ROWS, totals.getLong(0)));
+      across.put("alignedPositions", a.alignedFraction());
+      across.put("mappedMass", a.mappedFraction());
+      out.put("acrossTokenizers", across);
+    }
     List<Map<String, Object>> samples = new ArrayList<>();
     for (Row r : df.orderBy("shard", "id").limit(examples).collectAsList()) {
       Map<String, Object> e = new LinkedHashMap<>();
@@ -121,6 +152,13 @@ public final class Inspect {
     sb.append(String.format(java.util.Locale.ROOT, "mean top-k coverage (1 - tail) %.4f%n", (Double) r.get("meanTopkCoverage")));
     sb.append("teacher entropy over top-k along references (nats): ");
     sb.append(r.get("entropyHistogramNats")).append(System.lineSeparator());
+    if (r.get("acrossTokenizers") instanceof Map<?, ?> a) {
+      sb.append(String.format(java.util.Locale.ROOT, "student tokenizer (%s tokens; %s teacher tokens are one student "
+              + "token): on %s references %.1f%% of student positions align with a teacher position, and there %.1f%% "
+              + "of the teacher's top-k mass maps to student tokens%n", a.get("studentVocabSize"),
+          a.get("teacherTokensMapped"), a.get("references"), 100 * (Double) a.get("alignedPositions"),
+          100 * (Double) a.get("mappedMass")));
+    }
     @SuppressWarnings("unchecked")
     List<Map<String, Object>> examples = (List<Map<String, Object>>) r.get("examples");
     for (Map<String, Object> e : examples) {

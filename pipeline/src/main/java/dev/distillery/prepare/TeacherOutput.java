@@ -1,6 +1,8 @@
 package dev.distillery.prepare;
 
 import java.io.Serializable;
+import java.util.List;
+import org.apache.spark.sql.Row;
 
 /**
  * One target sequence and the teacher's top-k distributions along it.
@@ -16,5 +18,42 @@ public record TeacherOutput(
     implements Serializable {
   public int positions() {
     return tailMass.length;
+  }
+
+  /**
+   * One {@link TargetsSchema#OUTPUT} struct of a targets row, read by field name, so a Parquet file
+   * whose struct fields come in another order still reads right.
+   */
+  public static TeacherOutput read(Row output) {
+    List<Object> topIds = output.getList(output.fieldIndex("topk_ids"));
+    List<Object> topLps = output.getList(output.fieldIndex("topk_logprobs"));
+    List<Object> tails = output.getList(output.fieldIndex("tail_mass"));
+    int positions = tails.size();
+    int[][] ids = new int[positions][];
+    float[][] lps = new float[positions][];
+    float[] tail = new float[positions];
+    for (int p = 0; p < positions; p++) {
+      List<Object> pid = seq(topIds.get(p));
+      List<Object> plp = seq(topLps.get(p));
+      ids[p] = new int[pid.size()];
+      lps[p] = new float[plp.size()];
+      for (int j = 0; j < ids[p].length; j++) {
+        ids[p][j] = ((Number) pid.get(j)).intValue();
+      }
+      for (int j = 0; j < lps[p].length; j++) {
+        lps[p][j] = (Float) plp.get(j);
+      }
+      tail[p] = (Float) tails.get(p);
+    }
+    List<Object> tokens = output.getList(output.fieldIndex("ids"));
+    return new TeacherOutput(tokens.stream().mapToInt(o -> ((Number) o).intValue()).toArray(),
+        output.getDouble(output.fieldIndex("logprob")), output.getBoolean(output.fieldIndex("finished")), ids, lps, tail);
+  }
+
+  /** Spark hands nested arrays as Java lists or as Scala sequences, depending on the reader. */
+  @SuppressWarnings("unchecked")
+  private static List<Object> seq(Object o) {
+    return o instanceof List<?> l ? (List<Object>) l
+        : scala.collection.JavaConverters.seqAsJavaList((scala.collection.Seq<Object>) o);
   }
 }

@@ -21,6 +21,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
@@ -94,6 +95,27 @@ class CrossTokenizerDistillTest {
         config("distill.student.tokenizer=" + file), targets, dir.resolve("refused"), false, null, QUIET));
     assertTrue(e.getMessage().contains("<unk>") && e.getMessage().contains("distill.student.max-unknown-rate"),
         e.getMessage());
+  }
+
+  @Test
+  void inspectMeasuresTheAlignmentWithAStudentTokenizerAndTheTeachersOwnAlignsExactly() throws Exception {
+    TextTokenizer teacher = TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
+    Map<String, Object> self = dev.distillery.prepare.Inspect.run(spark, targets, 1, teacher);
+    Map<?, ?> same = (Map<?, ?>) self.get("acrossTokenizers");
+    assertEquals(1.0, (Double) same.get("alignedPositions"), 1e-12, same.toString());
+    assertTrue((Double) same.get("mappedMass") > 0.99, same.toString());
+    List<String> texts = new ArrayList<>();
+    for (org.apache.spark.sql.Row r : spark.read().parquet(targets.toString()).select("source", "target").collectAsList()) {
+      texts.add(r.getString(0));
+      texts.add(r.getString(1));
+    }
+    Map<String, Object> report = dev.distillery.prepare.Inspect.run(spark, targets, 1, BpeTokenizer.train(texts, 1000, 2));
+    Map<?, ?> across = (Map<?, ?>) report.get("acrossTokenizers");
+    assertEquals(1000, across.get("studentVocabSize"));
+    double aligned = (Double) across.get("alignedPositions");
+    double mapped = (Double) across.get("mappedMass");
+    assertTrue(aligned > 0.5 && aligned < 1 && mapped > 0 && mapped < 1, across.toString());
+    assertTrue(dev.distillery.prepare.Inspect.format(report).contains("of student positions align"));
   }
 
   @Test

@@ -1,11 +1,9 @@
-package dev.distillery.distill;
+package dev.distillery.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.distillery.tokenizer.BpeTokenizer;
-import dev.distillery.tokenizer.TextTokenizer;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

@@ -1,6 +1,5 @@
-package dev.distillery.distill;
+package dev.distillery.tokenizer;
 
-import dev.distillery.tokenizer.TextTokenizer;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -231,6 +230,29 @@ public final class TokenBridge implements Serializable {
       mapped += kept;
     }
     return new Relabeled(ids, outIds, outLps, outTails, aligned, mapped, stored);
+  }
+
+  /**
+   * How well two tokenizations line up over many outputs: student positions aligned with a teacher
+   * position, and at those the teacher's stored top-k mass that landed on student tokens.
+   */
+  public record Alignment(long aligned, long positions, double mapped, double stored) {
+    public static final Alignment NONE = new Alignment(0, 0, 0, 0);
+
+    public Alignment plus(Relabeled r) {
+      return new Alignment(aligned + r.aligned(), positions + r.positions(), mapped + r.mappedMass(),
+          stored + r.storedMass());
+    }
+
+    /** Aligned student positions over all student positions (NaN for none). */
+    public double alignedFraction() {
+      return positions == 0 ? Double.NaN : (double) aligned / positions;
+    }
+
+    /** Mapped teacher mass over the stored top-k mass at aligned positions (NaN for none). */
+    public double mappedFraction() {
+      return stored == 0 ? Double.NaN : mapped / stored;
+    }
   }
 
   /** The fraction of a text's student tokens that are {@code <unk>} (0 for an empty text). */
