@@ -7,22 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigException;
-import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
-import dev.distillery.train.TrainPipeline;
-import dev.distillery.util.Progress;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -35,28 +29,18 @@ class CrossTokenizerDistillTest {
   @TempDir static Path dir;
   static SparkSession spark;
   static Path targets;
-  static final Progress QUIET = new Progress(new PrintStream(OutputStream.nullOutputStream()));
-  static final List<String> BASE = List.of(
-      "tokenizer.vocab-size=4000", "tokenizer.min-pair-count=1", "model.embedding=16", "model.hidden=32",
-      "model.max-tokens=400", "train.batch-per-worker=16", "train.progress-every=2", "train.averaging-frequency=2",
-      "train.learning-rate=0.01", "prepare.shards=2", "prepare.top-k=6", "prepare.samples=1",
-      "decode.beam-width=2", "decode.max-new-tokens=12", "distill.eval-examples=4",
-      "distill.student.embedding=16", "distill.student.hidden=32", "corpus.validation-fraction=0.1");
-
+  static final dev.distillery.util.Progress QUIET = DistillPipelineTest.QUIET;
+  /** DistillPipelineTest's settings with a teacher vocabulary of 4,000 tokens (every pair a merge). */
   static DistilleryConfig config(String... more) {
-    List<String> all = new ArrayList<>(BASE);
+    List<String> all = new ArrayList<>(List.of("tokenizer.vocab-size=4000", "tokenizer.min-pair-count=1"));
     all.addAll(List.of(more));
-    return ConfigLoader.load(Optional.empty(), all);
+    return DistillPipelineTest.config(all.toArray(String[]::new));
   }
 
   @BeforeAll
   static void teacherAndTargets() throws Exception {
     spark = TestSpark.get();
-    Path teacher = dir.resolve("teacher");
-    String sample = TestSpark.sample("es-en.tiny.jsonl").toString();
-    TrainPipeline.run(spark, config("train.epochs=2"), sample, teacher, QUIET);
-    targets = dir.resolve("targets");
-    PreparePipeline.run(spark, config(), sample, teacher, targets, QUIET);
+    targets = DistillPipelineTest.teacherAndTargets(dir, 2, CrossTokenizerDistillTest::config);
     assertEquals(4000, TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER)).vocabSize());
   }
 

@@ -57,11 +57,18 @@ class DistillPipelineTest {
   @BeforeAll
   static void teacherAndTargets() throws Exception {
     spark = TestSpark.get();
+    targets = teacherAndTargets(dir, 3, DistillPipelineTest::config);
+  }
+
+  /** A teacher trained for {@code epochs} on the tiny sample, and its targets: {@code dir/targets}. */
+  static Path teacherAndTargets(Path dir, int epochs, java.util.function.Function<String[], DistilleryConfig> config)
+      throws Exception {
     Path teacher = dir.resolve("teacher");
     String sample = TestSpark.sample("es-en.tiny.jsonl").toString();
-    TrainPipeline.run(spark, config("train.epochs=3"), sample, teacher, QUIET);
-    targets = dir.resolve("targets");
-    PreparePipeline.run(spark, config(), sample, teacher, targets, QUIET);
+    TrainPipeline.run(TestSpark.get(), config.apply(new String[] {"train.epochs=" + epochs}), sample, teacher, QUIET);
+    Path out = dir.resolve("targets");
+    PreparePipeline.run(TestSpark.get(), config.apply(new String[0]), sample, teacher, out, QUIET);
+    return out;
   }
 
   static List<Double> losses(Path student) throws IOException {
