@@ -62,6 +62,9 @@ public final class Science {
    */
   private static final String[] HYBRID = {"distill.loss=hybrid", "train.epochs=5"};
 
+  /** A student with a BPE of its own (1,000 tokens against the teacher's 3,000), distilled across tokenizers. */
+  private static final String[] OWN = {"distill.student.tokenizer=own", "tokenizer.vocab-size=1000"};
+
   /** In the order they run: the rows every verdict needs first, the extra seeds, then the slow on-policy ones. */
   static final List<Variant> VARIANTS = List.of(
       Variant.of("ce", "ce (references only)", "distill.loss=ce"),
@@ -89,7 +92,11 @@ public final class Science {
       Variant.of("okd", "okd", "distill.loss=okd"),
       Variant.of("rkl-student", "rkl, prefix = student", "distill.loss=rkl", "distill.prefix=student"),
       Variant.of("js-student", "js, prefix = student", "distill.loss=js", "distill.prefix=student"),
-      Variant.of("tvd-student", "tvd, prefix = student", "distill.loss=tvd", "distill.prefix=student"));
+      Variant.of("tvd-student", "tvd, prefix = student", "distill.loss=tvd", "distill.prefix=student"),
+      Variant.of("ce-own", "ce, own 1,000-token vocabulary", concat(OWN, "distill.loss=ce")),
+      Variant.of("kl-own", "kl span-aligned, own vocabulary", concat(OWN, "distill.loss=kl")),
+      Variant.of("seqkd-own", "seqkd, own vocabulary", concat(OWN, "distill.loss=seqkd")),
+      Variant.of("uld-own", "uld, own vocabulary", concat(OWN, "distill.loss=uld")));
 
   private static String[] concat(String[] a, String... b) {
     String[] out = Arrays.copyOf(a, a.length + b.length);
@@ -317,7 +324,7 @@ public final class Science {
       Map<String, Double> kd = new TreeMap<>();
       for (Map.Entry<String, Map<String, Object>> e : rows.entrySet()) {
         String k = e.getKey();
-        if (!k.startsWith("ce") && !k.startsWith("big-") && !k.contains("-seed")) {
+        if (!k.startsWith("ce") && !k.startsWith("big-") && !k.contains("-seed") && !k.endsWith("-own")) {
           kd.put(k, k.equals("kl") ? mean(kl) : num(e.getValue(), "greedyChrf"));
         }
       }
@@ -374,6 +381,23 @@ public final class Science {
                   + "the fastest prefix = student row's %.2f, ratio %.2f)",
               okdStep < 0.9 * onPolicy ? "holds" : okdStep > 1.1 * onPolicy ? "does not hold" : "within noise",
               okdStep, onPolicy, okdStep / onPolicy));
+        }
+      }
+      if (rows.containsKey("ce-own")) {
+        double ceOwn = num(rows.get("ce-own"), "greedyChrf");
+        List<String> across = new ArrayList<>();
+        for (String key : List.of("kl-own", "seqkd-own", "uld-own")) {
+          if (rows.containsKey(key)) {
+            double v = num(rows.get(key), "greedyChrf");
+            across.add(String.format(Locale.ROOT, "%s %s (%+.2f)", key, judge(v - ceOwn, margin), v - ceOwn));
+          }
+        }
+        out.add(String.format(Locale.ROOT, "Across tokenizers, KD beats the own-vocabulary student on references alone "
+            + "(ce-own %.2f): %s", ceOwn, String.join("; ", across)));
+        if (rows.containsKey("kl-own")) {
+          double klOwn = num(rows.get("kl-own"), "greedyChrf");
+          out.add(String.format(Locale.ROOT, "Across tokenizers, span-aligned kl against same-vocabulary kl (seed mean "
+              + "%.2f): %s (%+.2f)", mean(kl), judge(klOwn - mean(kl), margin), klOwn - mean(kl)));
         }
       }
       double teacherChrf = num(teacher, "greedyChrf");

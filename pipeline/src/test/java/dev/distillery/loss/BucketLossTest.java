@@ -233,20 +233,9 @@ class BucketLossTest {
   }
   @Test
   void skewAndGeneralizedDivergencesReduceToKlAndReverseKlAtTheirEnds() {
-    Random r = new Random(5);
-    double[] p = new double[K + 1];
-    double[] q = new double[K + 1];
-    double sp = 0, sq = 0;
-    for (int b = 0; b <= K; b++) {
-      p[b] = Math.exp(r.nextGaussian());
-      q[b] = Math.exp(r.nextGaussian());
-      sp += p[b];
-      sq += q[b];
-    }
-    for (int b = 0; b <= K; b++) {
-      p[b] /= sp;
-      q[b] /= sq;
-    }
+    double[][] pq = randomBuckets(5);
+    double[] p = pq[0];
+    double[] q = pq[1];
     double kl = Divergence.KL.value(p, q, null, 0);
     double rkl = Divergence.RKL.value(p, q, null, 0);
     assertEquals(kl, Divergence.SKL.value(p, q, null, 0), 1e-12);
@@ -261,25 +250,31 @@ class BucketLossTest {
   @Test
   void generalizedJsdAtOneHalfIsTheSymmetricJensenShannonDivergenceValueAndGradient() {
     // Why the science table's gjsd row at the default β = 0.5 matched js digit for digit.
-    Random r = new Random(9);
-    double[] p = new double[K + 1];
-    double[] q = new double[K + 1];
-    double sp = 0, sq = 0;
-    for (int b = 0; b <= K; b++) {
-      p[b] = Math.exp(r.nextGaussian());
-      q[b] = Math.exp(r.nextGaussian());
-      sp += p[b];
-      sq += q[b];
-    }
-    for (int b = 0; b <= K; b++) {
-      p[b] /= sp;
-      q[b] /= sq;
-    }
+    double[][] pq = randomBuckets(9);
+    double[] p = pq[0];
+    double[] q = pq[1];
     double[] gJs = new double[K + 1];
     double[] gGjsd = new double[K + 1];
     double js = Divergence.JS.value(p, q, gJs, 0.5);
     assertEquals(js, Divergence.GJSD.value(p, q, gGjsd, 0.5), 1e-12);
     assertArrayEquals(gJs, gGjsd, 1e-12);
     assertTrue(Math.abs(js - Divergence.GJSD.value(p, q, null, 0.9)) > 1e-3, "β = 0.9 is a different divergence");
+  }
+
+  /** A teacher and a student distribution on K+1 buckets, log-normal weights normalized. */
+  static double[][] randomBuckets(long seed) {
+    Random r = new Random(seed);
+    double[][] pq = new double[2][K + 1];
+    for (double[] d : pq) {
+      double sum = 0;
+      for (int b = 0; b <= K; b++) {
+        d[b] = Math.exp(r.nextGaussian());
+        sum += d[b];
+      }
+      for (int b = 0; b <= K; b++) {
+        d[b] /= sum;
+      }
+    }
+    return pq;
   }
 }
