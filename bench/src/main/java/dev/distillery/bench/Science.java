@@ -285,8 +285,9 @@ public final class Science {
       Map<String, Object> r = e.getValue();
       table.row("student " + r.get("label"), num(r, "parameters"), num(r, "greedyBleu"), num(r, "greedyChrf"),
           num(r, "beamBleu"), num(r, "beamChrf"), num(r, "greedyChrfShort"), num(r, "greedyChrfLong"),
-          num(r, "greedyLengthRatio"), num(r, "referencePerplexity"), num(r, "vocabKl"), num(r, "secondsPerStep"),
-          num(r, "steps"));
+          num(r, "greedyLengthRatio"), num(r, "referencePerplexity"),
+          // Across vocabularies there is no full-vocabulary KL.
+          Double.isNaN(num(r, "vocabKl")) ? "–" : num(r, "vocabKl"), num(r, "secondsPerStep"), num(r, "steps"));
     }
     if (done.size() < variants.size()) {
       List<String> missing = variants.stream().map(Variant::key).filter(k -> !done.containsKey(k)).toList();
@@ -297,7 +298,9 @@ public final class Science {
         + "; teacher " + teacher);
     table.note("chrF short / long: greedy chrF on TEST pairs whose source is shorter / not shorter than the median; "
         + "len ratio: greedy output characters / reference characters; KL(T||S): full-vocabulary KL against the "
-        + "live teacher on the targets' validation split; s/step: distill wall seconds / steps (this machine, local[*])");
+        + "live teacher on the targets' validation split (none across vocabularies); ref ppl: per token of the "
+        + "system's own tokenizer, so the own-vocabulary rows' (1,000-token BPE) are not comparable with the others'; "
+        + "s/step: distill wall seconds / steps (this machine, local[*])");
     for (String line : Verdicts.of(done, t)) {
       table.note(line);
     }

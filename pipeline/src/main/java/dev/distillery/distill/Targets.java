@@ -47,9 +47,9 @@ public final class Targets {
       throw new ConfigException("Cannot distill: distill.top-k " + topK + " is larger than the stored topK "
           + m.topK() + ": " + dir);
     }
-    if (m.schemaVersion() != TargetsSchema.VERSION) {
-      throw new ConfigException("Cannot distill: schemaVersion " + m.schemaVersion() + " is not "
-          + TargetsSchema.VERSION + ": " + dir);
+    if (m.schemaVersion() < TargetsSchema.OLDEST_READABLE || m.schemaVersion() > TargetsSchema.VERSION) {
+      throw new ConfigException("Cannot distill: schemaVersion " + m.schemaVersion() + " is not between "
+          + TargetsSchema.OLDEST_READABLE + " and " + TargetsSchema.VERSION + ": " + dir);
     }
     return m;
   }
@@ -118,8 +118,12 @@ public final class Targets {
     private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
       TeacherOutput o = TeacherOutput.read(output);
       if (bridge != null) {
-        TokenBridge.Relabeled r = bridge.relabel(o.ids(), o.topkIds(), o.topkLogprobs(), o.tailMass(), k,
-            plan.objective() instanceof dev.distillery.config.Objective.Uld);
+        boolean uld = plan.objective() instanceof dev.distillery.config.Objective.Uld;
+        // Version 2 stores the text and spans; for version 1 the teacher's tokenizer gives the same.
+        TokenBridge.Relabeled r = hasField(output, "ends")
+            ? bridge.relabel(output.getString(output.fieldIndex("text")), ints(output.getList(output.fieldIndex("ends"))),
+                o.topkIds(), o.topkLogprobs(), o.tailMass(), k, uld)
+            : bridge.relabel(o.ids(), o.topkIds(), o.topkLogprobs(), o.tailMass(), k, uld);
         return Targets.example(id, source, r.ids(), o.finished(), r.topIds(), r.topLps(), r.tails(), role, k);
       }
       return Targets.example(id, source, o.ids(), o.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass(), role, k);
@@ -155,6 +159,10 @@ public final class Targets {
       labels[base + CompactLabels.TAIL] = (float) Math.min(1.0, tail);
     }
     return new DistillExample(id, tokens, seq.targetStart(), role, labels, finished);
+  }
+
+  private static boolean hasField(Row struct, String name) {
+    return java.util.Arrays.asList(struct.schema().fieldNames()).contains(name);
   }
 
   static int[] ints(List<?> list) {

@@ -10,6 +10,7 @@ import dev.distillery.spark.ExecutorMemory;
 import dev.distillery.storage.StagedOutput;
 import dev.distillery.teacher.TeacherCache;
 import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.util.Hashing;
 import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
@@ -255,12 +256,13 @@ public final class PreparePipeline {
         references.add(r.example().target());
       }
       List<TeacherScorer.Scored> scored = new TeacherScorer(model, decode, prep).score(ids, prompts, references);
+      TextTokenizer tok = model.tokenizer();
       for (int i = 0; i < slice.size(); i++) {
         Row r = slice.get(i).row();
         TeacherScorer.Scored s = scored.get(i);
         out.add(RowFactory.create(
             ids.get(i), r.getAs("source"), r.getAs("target"), slice.get(i).example().source(),
-            toRow(s.reference()), toRow(s.beam()), s.samples().stream().map(PreparePipeline::toRow).toArray(),
+            toRow(s.reference(), tok), toRow(s.beam(), tok), s.samples().stream().map(o -> toRow(o, tok)).toArray(),
             shardOf(ids.get(i), shards)));
       }
       done.add(slice.size());
@@ -292,8 +294,10 @@ public final class PreparePipeline {
     };
   }
 
-  static Row toRow(TeacherOutput o) {
-    return RowFactory.create(o.ids(), o.logprob(), o.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass());
+  /** An output struct: the teacher's distributions, and the text and spans distillation across tokenizers reads. */
+  static Row toRow(TeacherOutput o, TextTokenizer tok) {
+    return RowFactory.create(o.ids(), o.logprob(), o.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass(),
+        TokenBridge.text(tok, o.ids()), TokenBridge.ends(tok, o.ids()));
   }
 
   /** Partition i holds shard i. */

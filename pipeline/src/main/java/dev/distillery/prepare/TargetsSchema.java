@@ -7,17 +7,21 @@ import org.apache.spark.sql.types.StructType;
 
 /**
  * The Parquet schema of {@code prepare}'s output, version {@value #VERSION}. The same schema is kept
- * as a file in {@code data-schemas/targets-v1.json} (a test proves they are equal) with a field table
- * in {@code data-schemas/targets-v1.md}.
+ * as a file in {@code data-schemas/targets-v2.json} (a test proves they are equal) with a field table
+ * in {@code data-schemas/targets-v2.md}. Version 2 added each output's {@code text} and {@code ends}
+ * (what distillation across tokenizers aligns on); version 1 targets, without them, still load.
  *
  * <p>One row per example. A teacher <em>output</em> struct ({@link #OUTPUT}) describes one target
  * sequence {@code y} of length {@code n} (the reference, the beam output or a sample): its ids, the
  * teacher's log-likelihood, and at each of the {@code n + 1} positions (the last one predicts
  * {@code </s>}) the teacher's top-k token ids sorted by probability, their natural-log probabilities
- * at temperature 1, and the tail mass {@code 1 − Σ top-k probabilities}.
+ * at temperature 1, and the tail mass {@code 1 − Σ top-k probabilities}; its text as its tokens spell
+ * it and, per position, the UTF-8 byte length of the text before it ({@code TokenBridge.ends}).
  */
 public final class TargetsSchema {
-  public static final int VERSION = 1;
+  public static final int VERSION = 2;
+  /** The oldest version distill and inspect still read. */
+  public static final int OLDEST_READABLE = 1;
 
   private static final ArrayType INTS = DataTypes.createArrayType(DataTypes.IntegerType, false);
   private static final ArrayType FLOATS = DataTypes.createArrayType(DataTypes.FloatType, false);
@@ -30,6 +34,8 @@ public final class TargetsSchema {
     DataTypes.createStructField("topk_ids", DataTypes.createArrayType(INTS, false), false),
     DataTypes.createStructField("topk_logprobs", DataTypes.createArrayType(FLOATS, false), false),
     DataTypes.createStructField("tail_mass", FLOATS, false),
+    DataTypes.createStructField("text", DataTypes.StringType, false),
+    DataTypes.createStructField("ends", INTS, false),
   });
 
   /** Rows as the job builds them; {@code shard} becomes the partition directory on disk. */

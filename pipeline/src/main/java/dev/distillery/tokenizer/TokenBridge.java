@@ -30,8 +30,10 @@ import java.util.Map;
  *       positions it keeps the teacher's own top-k unmapped.
  * </ul>
  *
- * <p>Computed in {@code distill} from the stored teacher ids and the stored teacher tokenizer, which
- * determine the spans exactly, so one targets directory serves students of any vocabulary.
+ * <p>{@code prepare} stores each output's text and teacher span ends (targets schema 2); for older
+ * targets they come from the stored teacher ids and tokenizer, which determine them exactly. The map
+ * depends on the student's tokenizer, so {@code distill} computes it once per run, and one targets
+ * directory serves students of any vocabulary.
  * Serializable: travels to executors inside the targets expander.
  */
 public final class TokenBridge implements Serializable {
@@ -174,8 +176,19 @@ public final class TokenBridge implements Serializable {
    * @param k the slots per position the student trains on
    */
   public Relabeled relabel(int[] teacherIds, int[][] topIds, float[][] topLps, float[] tails, int k, boolean sorted) {
-    int[] ids = student.encode(text(teacher, teacherIds));
-    int[] at = align(ends(teacher, teacherIds), ends(student, ids));
+    return relabel(text(teacher, teacherIds), ends(teacher, teacherIds), topIds, topLps, tails, k, sorted);
+  }
+
+  /**
+   * Like {@link #relabel(int[], int[][], float[][], float[], int, boolean)} from the output's text and
+   * the teacher's span ends as {@code prepare} stores them (targets schema 2).
+   *
+   * @param teacherEnds {@code [n + 1]}, {@link #ends} of the teacher's tokens
+   */
+  public Relabeled relabel(String text, int[] teacherEnds, int[][] topIds, float[][] topLps, float[] tails, int k,
+      boolean sorted) {
+    int[] ids = student.encode(text);
+    int[] at = align(teacherEnds, ends(student, ids));
     int positions = ids.length + 1;
     int[][] outIds = new int[positions][];
     float[][] outLps = new float[positions][];

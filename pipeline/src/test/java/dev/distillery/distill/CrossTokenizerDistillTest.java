@@ -13,6 +13,7 @@ import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -100,6 +101,40 @@ class CrossTokenizerDistillTest {
     double mapped = (Double) across.get("mappedMass");
     assertTrue(aligned > 0.5 && aligned < 1 && mapped > 0 && mapped < 1, across.toString());
     assertTrue(dev.distillery.prepare.Inspect.format(report).contains("of student positions align"));
+  }
+
+  @Test
+  void schemaOneTargetsWithoutTextAndEndsExpandIntoTheSameStudentSequences() throws Exception {
+    // Version 1 outputs: the same structs without text and ends.
+    String v1 = "named_struct('ids', %1$s.ids, 'logprob', %1$s.logprob, 'finished', %1$s.finished, 'topk_ids', "
+        + "%1$s.topk_ids, 'topk_logprobs', %1$s.topk_logprobs, 'tail_mass', %1$s.tail_mass)";
+    org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> v2 = spark.read().parquet(targets.toString()).orderBy("id").limit(20);
+    List<org.apache.spark.sql.Row> newRows = v2.collectAsList();
+    List<org.apache.spark.sql.Row> oldRows = v2.selectExpr("id", "source", "target", "source_ids",
+        String.format(v1, "reference") + " AS reference", String.format(v1, "beam") + " AS beam",
+        "transform(samples, s -> " + String.format(v1, "s") + ") AS samples", "shard").collectAsList();
+    assertTrue(java.util.Arrays.asList(newRows.get(0).<org.apache.spark.sql.Row>getAs("beam").schema().fieldNames())
+        .contains("ends"));
+    TextTokenizer teacher = TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
+    List<String> texts = new ArrayList<>();
+    for (org.apache.spark.sql.Row r : newRows) {
+      texts.add(r.getAs("source"));
+      texts.add(r.getAs("target"));
+    }
+    TokenBridge bridge = TokenBridge.of(teacher, BpeTokenizer.train(texts, 300, 2));
+    for (String loss : List.of("kl", "seqkd", "uld", "js")) {
+      Targets.Expander expander = new Targets.Expander(new LossPlan(config("distill.loss=" + loss).distill().objective()),
+          6, bridge);
+      for (int i = 0; i < newRows.size(); i++) {
+        List<dev.distillery.loss.DistillExample> a = expander.expand(newRows.get(i));
+        List<dev.distillery.loss.DistillExample> b = expander.expand(oldRows.get(i));
+        assertEquals(a.size(), b.size());
+        for (int e = 0; e < a.size(); e++) {
+          org.junit.jupiter.api.Assertions.assertArrayEquals(a.get(e).tokens(), b.get(e).tokens(), loss);
+          org.junit.jupiter.api.Assertions.assertArrayEquals(a.get(e).labels(), b.get(e).labels(), loss);
+        }
+      }
+    }
   }
 
   @Test

@@ -212,7 +212,7 @@ class PreparePipelineTest {
          Statement s = c.createStatement();
          ResultSet rs = s.executeQuery("SELECT id, source, target, source_ids, reference.ids, reference.logprob, "
              + "reference.finished, reference.topk_ids, reference.topk_logprobs, reference.tail_mass, beam.ids, "
-             + "beam.logprob, len(samples), samples[1].ids, shard FROM read_parquet('" + glob
+             + "beam.logprob, len(samples), samples[1].ids, shard, beam.text, reference.ends FROM read_parquet('" + glob
              + "', hive_partitioning = true)")) {
       int n = 0;
       while (rs.next()) {
@@ -234,6 +234,12 @@ class PreparePipelineTest {
         assertEquals(1, rs.getInt(13));
         assertEquals(spark.<Row>getList(spark.fieldIndex("samples")).get(0).getList(0), list(rs.getArray(14)));
         assertEquals(spark.<Integer>getAs("shard"), Integer.parseInt(rs.getString(15)));
+        // Schema 2: the beam's text is readable as is, and the spans end at the text's length.
+        assertEquals(beam.getString(beam.fieldIndex("text")), rs.getString(16));
+        assertEquals(ref.getList(ref.fieldIndex("ends")), list(rs.getArray(17)));
+        List<Object> ends = list(rs.getArray(17));
+        assertEquals(ref.getString(ref.fieldIndex("text")).getBytes(java.nio.charset.StandardCharsets.UTF_8).length,
+            ((Number) ends.get(ends.size() - 1)).intValue());
       }
       assertEquals(60, n);
     }
