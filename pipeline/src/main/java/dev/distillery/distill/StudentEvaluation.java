@@ -15,6 +15,7 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
+import dev.distillery.prepare.TeacherOutput;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.util.Progress;
@@ -104,14 +105,11 @@ final class StudentEvaluation {
     double ll = 0;
     long positions = 0;
     for (Row r : rows) {
-      Row beam = r.getAs("beam");
-      hyps.add(tok.decode(Targets.ints(beam.getList(0))));
+      hyps.add(tok.decode(TeacherOutput.read(r.getAs("beam")).ids()));
       refs.add(r.getAs("target"));
-    }
-    for (Row r : rows) {
-      Row ref = r.getAs("reference");
-      ll += ref.getDouble(1);
-      positions += ref.getList(0).size() + 1;
+      TeacherOutput ref = TeacherOutput.read(r.getAs("reference"));
+      ll += ref.logprob();
+      positions += ref.positions();
     }
     return new SystemScores("teacher (stored)", Double.NaN, Double.NaN, Bleu.corpus(hyps, refs).score(),
         Chrf.corpus(hyps, refs), Math.exp(-ll / Math.max(1, positions)), 0.0, 0.0, Double.NaN);

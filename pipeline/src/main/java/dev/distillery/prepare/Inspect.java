@@ -119,9 +119,9 @@ public final class Inspect {
       e.put("id", r.getAs("id"));
       e.put("source", r.getAs("source"));
       e.put("reference", r.getAs("target"));
-      Row beam = r.getAs("beam");
-      e.put("beam", tok == null ? beam.getList(0).toString() : tok.decode(ints(beam.getList(0))));
-      e.put("beamLogprob", beam.getDouble(1));
+      TeacherOutput beam = TeacherOutput.read(r.getAs("beam"));
+      e.put("beam", tok == null ? java.util.Arrays.toString(beam.ids()) : tok.decode(beam.ids()));
+      e.put("beamLogprob", beam.logprob());
       samples.add(e);
     }
     out.put("examples", samples);
@@ -134,10 +134,6 @@ public final class Inspect {
     } catch (IOException | RuntimeException e) {
       return null; // an unreadable tokenizer: show ids instead of text
     }
-  }
-
-  private static int[] ints(List<Object> list) {
-    return list.stream().mapToInt(o -> (Integer) o).toArray();
   }
 
   /** The report as text for the console. */
