@@ -12,9 +12,10 @@ import picocli.CommandLine.Option;
 @Command(name = "distill", mixinStandardHelpOptions = true,
     description = {"Train a student from prepare's targets with a distillation loss (distill.loss), then evaluate it "
         + "beside the teacher and an optional baseline.",
-        "Losses: ce (baseline), kl, seqkd, hybrid, rkl, js, tvd, skl, srkl, gjsd (distill.prefix = teacher or student), and okd "
-            + "(online KD: LoRA modules on the frozen transformer teacher train with the student; the adapted "
-            + "teacher is saved to STUDENT_DIR/teacher-lora)."})
+        "Losses: ce (baseline), kl, seqkd, hybrid, rkl, js, tvd, skl, srkl, gjsd (distill.prefix = teacher or student), "
+            + "uld (universal logit distillation, for a student with its own vocabulary: distill.student.tokenizer = "
+            + "own or a file), and okd (online KD: LoRA modules on the frozen transformer teacher train with the "
+            + "student; the adapted teacher is saved to STUDENT_DIR/teacher-lora)."})
 final class DistillCommand implements Callable<Integer> {
   @Mixin CommonOptions common;
 
