@@ -244,6 +244,7 @@ public final class SparkTrainer {
     long lastCheckpoint = step;
     double start = progress.elapsedSeconds();
     long tokensAtStart = tokens;
+    long stepAtStart = step;
     outer:
     for (int epoch = startEpoch; epoch <= config.epochs(); epoch++) {
       long seed = config.seed() * 31 + epoch;
@@ -303,7 +304,7 @@ public final class SparkTrainer {
         }
         options.afterRound().accept(sparkNet.getNetwork());
         releaseOffHeapGarbage();
-        progress.step(epoch, config.epochs(), step, totalSteps, loss, tokens - tokensAtStart);
+        progress.step(epoch, config.epochs(), step, totalSteps, loss, tokens - tokensAtStart, start, stepAtStart);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("step", step);
         m.put("epoch", epoch);
