@@ -205,9 +205,7 @@ public record DistilleryConfig(
       if (!(temperature > 0)) {
         throw new ConfigException("Cannot configure distill: distill.temperature must be > 0: " + temperature);
       }
-      boolean storedBuckets = objective instanceof Objective.TokenKd || objective instanceof Objective.Hybrid
-          || objective instanceof Objective.Uld
-          || objective instanceof Objective.FDivergence;
+      boolean storedBuckets = objective.readsStoredBuckets();
       if (temperature != 1 && storedBuckets) {
         // The targets store the tail's mass r = Σ_tail p; softening needs Σ_tail p^(1/τ), which r does
         // not determine (it lies anywhere between r^(1/τ) and far above it), so the loss would be wrong.

@@ -16,6 +16,15 @@ public sealed interface Objective extends Serializable {
   /** The {@code distill.loss} value of this objective. */
   String name();
 
+  /**
+   * Whether its loss reads the teacher's stored top-k buckets (and so needs {@code distill.temperature}
+   * 1: the targets keep the tail's mass, not the tail of a softened distribution). Each variant that
+   * does says so itself, so a new one is one record here.
+   */
+  default boolean readsStoredBuckets() {
+    return false;
+  }
+
   /** Cross-entropy on the references alone: the baseline every KD loss is compared with. */
   record CrossEntropy() implements Objective {
     @Override
@@ -26,6 +35,11 @@ public sealed interface Objective extends Serializable {
 
   /** Token-level KD on the references, {@code (1−λ)·CE + λ·KL(p‖q)} (Kim and Rush 2016). */
   record TokenKd(double kdWeight) implements Objective {
+    @Override
+    public boolean readsStoredBuckets() {
+      return true;
+    }
+
     public TokenKd {
       Checks.fraction("distill.kd-weight", kdWeight);
     }
@@ -42,6 +56,11 @@ public sealed interface Objective extends Serializable {
    * no shared vocabulary (distillation across tokenizers).
    */
   record Uld(double kdWeight) implements Objective {
+    @Override
+    public boolean readsStoredBuckets() {
+      return true;
+    }
+
     public Uld {
       Checks.fraction("distill.kd-weight", kdWeight);
     }
@@ -63,6 +82,11 @@ public sealed interface Objective extends Serializable {
   /** Wei et al. 2024: {@code g·KL on references + (1−g)·CE on beam outputs}, with the gate {@code g}. */
   record Hybrid(Gate gate) implements Objective {
     @Override
+    public boolean readsStoredBuckets() {
+      return true;
+    }
+
+    @Override
     public String name() {
       return "hybrid";
     }
@@ -77,6 +101,11 @@ public sealed interface Objective extends Serializable {
    *     ({@code distill.skew-alpha}); 0 for {@code rkl} and {@code tvd}
    */
   record FDivergence(Kind kind, Prefix prefix, double weight) implements Objective {
+    @Override
+    public boolean readsStoredBuckets() {
+      return true;
+    }
+
     public FDivergence {
       Checks.fraction("the divergence weight", weight);
     }

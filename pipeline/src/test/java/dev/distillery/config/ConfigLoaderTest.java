@@ -136,6 +136,16 @@ class ConfigLoaderTest {
     // Losses that never soften the stored buckets take any temperature.
     assertEquals(2.0, ConfigLoader.load(Optional.empty(), List.of("distill.loss=seqkd", "distill.temperature=2"))
         .distill().temperature());
+    // Every loss: refused exactly where it reads the stored buckets (ce, seqkd and okd do not).
+    for (String loss : Objective.NAMES) {
+      boolean stored = !List.of("ce", "seqkd", "okd").contains(loss);
+      List<String> settings = List.of("distill.loss=" + loss, "distill.temperature=2");
+      if (stored) {
+        assertThrows(ConfigException.class, () -> ConfigLoader.load(Optional.empty(), settings), loss);
+      } else {
+        assertEquals(2.0, ConfigLoader.load(Optional.empty(), settings).distill().temperature(), loss);
+      }
+    }
   }
   @Test
   void aConfigFromAnOlderModelDirectoryLoadsWithoutItsRetiredKeys() {
