@@ -17,15 +17,20 @@ public final class Tokenization {
 
   /** Trains the tokenizer on the driver from at most {@code maxRows} rows (source and target texts). */
   public static BpeTokenizer trainTokenizer(Dataset<Row> accepted, int vocabSize, int minPairCount, int maxRows) {
-    accepted.sparkSession().sparkContext().setJobDescription("Collect texts for tokenizer training");
+    return BpeTokenizer.train(texts(accepted, maxRows), vocabSize, minPairCount);
+  }
+
+  /** The source (where there is one) and target texts of at most {@code maxRows} rows, collected on the driver. */
+  public static List<String> texts(Dataset<Row> rows, int maxRows) {
+    rows.sparkSession().sparkContext().setJobDescription("Collect texts for tokenizer training");
     List<String> texts = new ArrayList<>();
-    for (Row r : accepted.select("source", "target").limit(maxRows).collectAsList()) {
+    for (Row r : rows.select("source", "target").limit(maxRows).collectAsList()) {
       if (!r.isNullAt(0)) {
         texts.add(r.getString(0));
       }
       texts.add(r.getString(1));
     }
-    return BpeTokenizer.train(texts, vocabSize, minPairCount);
+    return texts;
   }
 
   /**

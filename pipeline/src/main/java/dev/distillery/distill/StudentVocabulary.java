@@ -5,14 +5,13 @@ import dev.distillery.config.DistilleryConfig;
 import dev.distillery.config.StudentTokenizer;
 import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.LanguageModel;
-import dev.distillery.prepare.TeacherOutput;
+import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -28,8 +27,11 @@ final class StudentVocabulary {
   /** Where a student tokenizer of its own is kept beside the checkpoints, so that a resumed run speaks it. */
   static final String SAVED = "student-tokenizer.json";
 
-  /** Texts read to train a student tokenizer of its own. */
+  /** Rows whose texts train a student tokenizer of its own. */
   private static final int TOKENIZER_ROWS = 50_000;
+
+  /** Rows whose texts (a source and a target each) the <unk> rate is measured on. */
+  private static final int UNKNOWN_RATE_ROWS = 2_000;
 
   /**
    * The student's tokenizer of its own (a BPE trained from the targets' texts, a file, or on resume
@@ -39,29 +41,28 @@ final class StudentVocabulary {
   static TokenBridge bridge(Dataset<Row> rows, DistilleryConfig config, TextTokenizer teacher,
       LanguageModel init, Path saved, boolean resume, Progress progress) throws IOException {
     DistilleryConfig.Distill d = config.distill();
+    boolean resumed = resume && Files.isRegularFile(saved);
+    boolean trains = !resumed && !(d.studentTokenizer() instanceof StudentTokenizer.File);
+    // One read of the texts: they train a tokenizer of the student's own and measure any tokenizer's <unk> rate.
+    List<String> texts = Tokenization.texts(rows, trains ? TOKENIZER_ROWS : UNKNOWN_RATE_ROWS);
     TextTokenizer student;
     String origin;
-    if (resume && Files.isRegularFile(saved)) {
+    if (resumed) {
       student = TextTokenizer.load(saved);
       origin = "saved with the checkpoints";
     } else if (d.studentTokenizer() instanceof StudentTokenizer.File f) {
       student = TextTokenizer.load(Path.of(f.path()));
       origin = f.path();
     } else {
-      student = Tokenization.trainTokenizer(rows, config.tokenizer().vocabSize(), config.tokenizer().minPairCount(),
-          TOKENIZER_ROWS);
+      student = BpeTokenizer.train(texts, config.tokenizer().vocabSize(),
+          config.tokenizer().minPairCount());
       origin = "trained from the targets' texts (tokenizer.vocab-size " + config.tokenizer().vocabSize() + ")";
     }
     if (init != null && !init.tokenizer().sha256().equals(student.sha256())) {
       throw new ConfigException("Cannot distill: distill.init speaks another tokenizer than the student's (tokenizerSha256 "
           + init.tokenizer().sha256() + " vs " + student.sha256() + "): " + d.init());
     }
-    List<String> texts = new ArrayList<>();
-    for (Row r : rows.select("source", "target").limit(2_000).collectAsList()) {
-      texts.add(r.getString(0));
-      texts.add(r.getString(1));
-    }
-    double unknown = TokenBridge.unknownRate(student, texts);
+    double unknown = TokenBridge.unknownRate(student, texts.subList(0, Math.min(texts.size(), 2 * UNKNOWN_RATE_ROWS)));
     if (unknown > d.maxUnknownRate()) {
       throw new ConfigException(String.format(java.util.Locale.ROOT, "Cannot distill: the student's tokenizer spells "
           + "%.2f%% of the targets' tokens as <unk>, over distill.student.max-unknown-rate %.2f%%: %s", 100 * unknown,
@@ -78,11 +79,7 @@ final class StudentVocabulary {
 
   /** How the teacher's held-out references align with the student's tokens, as a progress line. */
   static TokenBridge.Alignment alignment(List<Row> held, TokenBridge bridge, int k, Progress progress) {
-    TokenBridge.Alignment a = TokenBridge.Alignment.NONE;
-    for (Row r : held) {
-      TeacherOutput ref = TeacherOutput.read(r.getAs("reference"));
-      a = a.plus(bridge.relabel(ref.ids(), ref.topkIds(), ref.topkLogprobs(), ref.tailMass(), k, false));
-    }
+    TokenBridge.Alignment a = dev.distillery.prepare.Inspect.referenceAlignment(held, bridge, k);
     progress.line("across tokenizers, on the held-out references: %.1f%% of student positions aligned with a teacher "
         + "position; there %.1f%% of the teacher's stored top-%d mass mapped to student tokens (the rest joins the tail)",
         100 * a.alignedFraction(), 100 * a.mappedFraction(), k);

@@ -101,8 +101,7 @@ public final class Targets {
       if (bridge == null) {
         return reference(row);
       }
-      Row ref = row.getAs("reference");
-      int[] ids = bridge.student().encode(TokenBridge.text(bridge.teacher(), ints(ref.getList(ref.fieldIndex("ids")))));
+      int[] ids = bridge.student().encode(TeacherOutput.text(row.getAs("reference"), bridge.teacher()));
       return TokenizedExample.of(row.getAs("id"), sourceIds(row), ids);
     }
 
@@ -118,12 +117,8 @@ public final class Targets {
     private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
       TeacherOutput o = TeacherOutput.read(output);
       if (bridge != null) {
-        boolean uld = plan.objective() instanceof dev.distillery.config.Objective.Uld;
-        // Version 2 stores the text and spans; for version 1 the teacher's tokenizer gives the same.
-        TokenBridge.Relabeled r = hasField(output, "ends")
-            ? bridge.relabel(output.getString(output.fieldIndex("text")), ints(output.getList(output.fieldIndex("ends"))),
-                o.topkIds(), o.topkLogprobs(), o.tailMass(), k, uld)
-            : bridge.relabel(o.ids(), o.topkIds(), o.topkLogprobs(), o.tailMass(), k, uld);
+        TokenBridge.Relabeled r = TeacherOutput.relabel(output, bridge, k,
+            plan.objective() instanceof dev.distillery.config.Objective.Uld);
         return Targets.example(id, source, r.ids(), o.finished(), r.topIds(), r.topLps(), r.tails(), role, k);
       }
       return Targets.example(id, source, o.ids(), o.finished(), o.topkIds(), o.topkLogprobs(), o.tailMass(), role, k);
@@ -159,10 +154,6 @@ public final class Targets {
       labels[base + CompactLabels.TAIL] = (float) Math.min(1.0, tail);
     }
     return new DistillExample(id, tokens, seq.targetStart(), role, labels, finished);
-  }
-
-  private static boolean hasField(Row struct, String name) {
-    return java.util.Arrays.asList(struct.schema().fieldNames()).contains(name);
   }
 
   static int[] ints(List<?> list) {

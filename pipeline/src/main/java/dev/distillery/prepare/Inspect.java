@@ -2,6 +2,7 @@ package dev.distillery.prepare;
 
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,12 +100,10 @@ public final class Inspect {
         throw new IOException("Cannot inspect the alignment with a student tokenizer: the targets' tokenizer does not "
             + "load: " + targets.resolve(PreparePipeline.TOKENIZER));
       }
-      dev.distillery.tokenizer.TokenBridge bridge = dev.distillery.tokenizer.TokenBridge.of(tok, student);
-      dev.distillery.tokenizer.TokenBridge.Alignment a = dev.distillery.tokenizer.TokenBridge.Alignment.NONE;
-      for (Row r : df.select("reference").orderBy(df.col("shard"), df.col("id")).limit(ALIGNMENT_ROWS).collectAsList()) {
-        TeacherOutput ref = TeacherOutput.read(r.getStruct(0));
-        a = a.plus(bridge.relabel(ref.ids(), ref.topkIds(), ref.topkLogprobs(), ref.tailMass(), manifest.topK(), false));
-      }
+      TokenBridge bridge = TokenBridge.of(tok, student);
+      TokenBridge.Alignment a = referenceAlignment(
+          df.select("reference").orderBy(df.col("shard"), df.col("id")).limit(ALIGNMENT_ROWS).collectAsList(), bridge,
+          manifest.topK());
       Map<String, Object> across = new LinkedHashMap<>();
       across.put("studentVocabSize", student.vocabSize());
       across.put("teacherTokensMapped", bridge.mappedEntries());
@@ -126,6 +125,18 @@ public final class Inspect {
     }
     out.put("examples", samples);
     return out;
+  }
+
+  /**
+   * How the teacher's references of {@code rows} (each with a {@code reference} column) align with a
+   * student's tokens, the teacher's top-k taken as they are stored.
+   */
+  public static TokenBridge.Alignment referenceAlignment(List<Row> rows, TokenBridge bridge, int k) {
+    TokenBridge.Alignment a = TokenBridge.Alignment.NONE;
+    for (Row r : rows) {
+      a = a.plus(TeacherOutput.relabel(r.getAs("reference"), bridge, k, false));
+    }
+    return a;
   }
 
   private static TextTokenizer tokenizer(Path targets) {

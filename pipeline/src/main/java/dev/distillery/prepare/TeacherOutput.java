@@ -1,6 +1,8 @@
 package dev.distillery.prepare;
 
 import java.io.Serializable;
+import dev.distillery.tokenizer.TextTokenizer;
+import dev.distillery.tokenizer.TokenBridge;
 import java.util.List;
 import org.apache.spark.sql.Row;
 
@@ -48,6 +50,37 @@ public record TeacherOutput(
     List<Object> tokens = output.getList(output.fieldIndex("ids"));
     return new TeacherOutput(tokens.stream().mapToInt(o -> ((Number) o).intValue()).toArray(),
         output.getDouble(output.fieldIndex("logprob")), output.getBoolean(output.fieldIndex("finished")), ids, lps, tail);
+  }
+
+  /**
+   * The output struct in a student's tokens through {@code bridge}: from the stored {@code text} and
+   * {@code ends} (schema 2), or, for schema 1 targets, from its ids and the teacher's tokenizer, which
+   * give the same.
+   *
+   * @param sorted keep the teacher's own sorted top-k at aligned positions (ULD) instead of mapping them
+   */
+  public static TokenBridge.Relabeled relabel(Row output, TokenBridge bridge, int k, boolean sorted) {
+    TeacherOutput o = read(output);
+    if (!hasField(output, "ends")) {
+      return bridge.relabel(o.ids(), o.topkIds(), o.topkLogprobs(), o.tailMass(), k, sorted);
+    }
+    List<Object> ends = output.getList(output.fieldIndex("ends"));
+    return bridge.relabel(output.getString(output.fieldIndex("text")),
+        ends.stream().mapToInt(e -> ((Number) e).intValue()).toArray(), o.topkIds(), o.topkLogprobs(), o.tailMass(), k,
+        sorted);
+  }
+
+  /** The output's text: stored (schema 2), or as its tokens spell it with the teacher's tokenizer (schema 1). */
+  public static String text(Row output, TextTokenizer teacher) {
+    if (hasField(output, "text")) {
+      return output.getString(output.fieldIndex("text"));
+    }
+    List<Object> tokens = output.getList(output.fieldIndex("ids"));
+    return TokenBridge.text(teacher, tokens.stream().mapToInt(o -> ((Number) o).intValue()).toArray());
+  }
+
+  private static boolean hasField(Row struct, String name) {
+    return java.util.Arrays.asList(struct.schema().fieldNames()).contains(name);
   }
 
   /** Spark hands nested arrays as Java lists or as Scala sequences, depending on the reader. */
