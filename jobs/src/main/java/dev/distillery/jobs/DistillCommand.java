@@ -2,8 +2,8 @@ package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.distill.DistillPipeline;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Progress;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -20,21 +20,24 @@ final class DistillCommand implements Callable<Integer> {
   @Mixin CommonOptions common;
 
   @Option(names = "--targets", required = true, paramLabel = "TARGETS_DIR", description = "A prepare output.")
-  Path targets;
+  String targets;
 
   @Option(names = "--output", required = true, paramLabel = "STUDENT_DIR", description = "Directory for the student.")
-  Path output;
+  String output;
 
   @Option(names = "--resume", description = "Continue from the newest checkpoint in STUDENT_DIR/checkpoints.")
   boolean resume;
 
   @Option(names = "--baseline", paramLabel = "MODEL_DIR", description = "A reference-only student to compare with.")
-  Path baseline;
+  String baseline;
 
   @Override
   public Integer call() throws Exception {
     DistilleryConfig config = common.load();
-    DistillPipeline.run(common.spark(config), config, targets, output, resume, baseline, new Progress(System.out));
+    // Locations are qualified once Spark is up, against the file system its configuration names.
+    var spark = common.spark(config);
+    DistillPipeline.run(spark, config, Location.of(targets), Location.of(output), resume,
+        baseline == null ? null : Location.of(baseline), new Progress(System.out));
     return 0;
   }
 }

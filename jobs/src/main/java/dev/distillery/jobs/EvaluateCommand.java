@@ -2,8 +2,8 @@ package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.eval.EvaluatePipeline;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Progress;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -15,18 +15,20 @@ final class EvaluateCommand implements Callable<Integer> {
   @Mixin CommonOptions common;
 
   @Option(names = "--model", required = true, paramLabel = "MODEL_DIR", description = "A model directory (from train or distill, or an adapted teacher's teacher-lora/ from distill.loss = okd).")
-  Path model;
+  String model;
 
   @Option(names = "--input", required = true, paramLabel = "CORPUS", description = "Held-out JSON Lines or Parquet pairs.")
   String input;
 
   @Option(names = "--report", paramLabel = "FILE", description = "Also write the scores and outputs as JSON.")
-  Path report;
+  String report;
 
   @Override
   public Integer call() throws Exception {
     DistilleryConfig config = common.load();
-    EvaluatePipeline.run(common.spark(config), config, model, input, report, new Progress(System.out));
+    var spark = common.spark(config);
+    EvaluatePipeline.run(spark, config, Location.of(model), input, report == null ? null : Location.of(report),
+        new Progress(System.out));
     return 0;
   }
 }

@@ -1,8 +1,8 @@
 package dev.distillery.jobs;
 
 import dev.distillery.export.ModelExport;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Progress;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -14,10 +14,10 @@ import picocli.CommandLine.Option;
 final class ExportCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, paramLabel = "MODEL_DIR",
       description = "A model directory from train or distill (a distill output's model/).")
-  Path model;
+  String model;
 
   @Option(names = "--output", required = true, paramLabel = "EXPORT_DIR", description = "Directory for the export.")
-  Path output;
+  String output;
 
   @Option(names = "--with-past",
       description = "Add past_key_values.N.key/value inputs and present.N.key/value outputs (transformer only), "
@@ -32,7 +32,7 @@ final class ExportCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    ModelExport.run(model, output, withPast, overwrite, new Progress(System.out));
+    ModelExport.run(Location.of(model), Location.of(output), withPast, overwrite, new Progress(System.out));
     return 0;
   }
 }

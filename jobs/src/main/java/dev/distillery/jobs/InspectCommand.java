@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.prepare.Inspect;
-import java.nio.file.Path;
+import dev.distillery.storage.Location;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -18,7 +18,7 @@ final class InspectCommand implements Callable<Integer> {
   @Mixin CommonOptions common;
 
   @Parameters(index = "0", paramLabel = "TARGETS_DIR", description = "A prepare output directory.")
-  Path targets;
+  String targets;
 
   @Option(names = "--json", description = "Print JSON instead of text.")
   boolean json;
@@ -29,13 +29,14 @@ final class InspectCommand implements Callable<Integer> {
   @Option(names = "--student-tokenizer", paramLabel = "FILE",
       description = "A student tokenizer of its own (a Distillery BPE or a tokenizer.json): report how the teacher's "
           + "references align with its tokens and how much of the teacher's top-k mass maps to them.")
-  Path studentTokenizer;
+  String studentTokenizer;
 
   @Override
   public Integer call() throws Exception {
     DistilleryConfig config = common.load();
-    Map<String, Object> report = Inspect.run(common.spark(config), targets, examples,
-        studentTokenizer == null ? null : dev.distillery.tokenizer.TextTokenizer.load(studentTokenizer));
+    var spark = common.spark(config);
+    Map<String, Object> report = Inspect.run(spark, Location.of(targets), examples,
+        studentTokenizer == null ? null : dev.distillery.tokenizer.TextTokenizer.load(Location.of(studentTokenizer)));
     System.out.println(json
         ? new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report)
         : Inspect.format(report));

@@ -2,8 +2,8 @@ package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Progress;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -18,10 +18,10 @@ final class PrepareCommand implements Callable<Integer> {
   String input;
 
   @Option(names = "--teacher", required = true, paramLabel = "MODEL_DIR", description = "The teacher's model directory.")
-  Path teacher;
+  String teacher;
 
   @Option(names = "--output", required = true, paramLabel = "TARGETS_DIR", description = "Directory for the targets.")
-  Path output;
+  String output;
 
   @Option(names = "--overwrite", description = "Replace a previous prepare output in TARGETS_DIR, only once the new one is complete (same as prepare.overwrite=true).")
   boolean overwrite;
@@ -32,7 +32,8 @@ final class PrepareCommand implements Callable<Integer> {
       common.overrides.add("prepare.overwrite=true");
     }
     DistilleryConfig config = common.load();
-    PreparePipeline.run(common.spark(config), config, input, teacher, output, new Progress(System.out));
+    var spark = common.spark(config);
+    PreparePipeline.run(spark, config, input, Location.of(teacher), Location.of(output), new Progress(System.out));
     return 0;
   }
 }

@@ -1,9 +1,9 @@
 package dev.distillery.jobs;
 
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.storage.Location;
 import dev.distillery.train.TrainPipeline;
 import dev.distillery.util.Progress;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -18,7 +18,7 @@ final class TrainCommand implements Callable<Integer> {
   String input;
 
   @Option(names = "--output", required = true, paramLabel = "MODEL_DIR", description = "Directory for the trained model.")
-  Path output;
+  String output;
 
   @Option(names = "--resume",
       description = "Continue from the newest checkpoint in MODEL_DIR/checkpoints (train.checkpoint-every > 0 writes them).")
@@ -27,7 +27,8 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     DistilleryConfig config = common.load();
-    TrainPipeline.run(common.spark(config), config, input, output, resume, new Progress(System.out));
+    var spark = common.spark(config);
+    TrainPipeline.run(spark, config, input, Location.of(output), resume, new Progress(System.out));
     return 0;
   }
 }

@@ -59,7 +59,13 @@ public final class CorpusReader {
     String format = config.format().equals("auto")
         ? (path.endsWith(".parquet") || path.endsWith(".parq") ? "parquet" : "jsonl")
         : config.format();
-    if (!new org.apache.hadoop.fs.Path(path).toUri().isAbsolute() && !java.nio.file.Files.exists(java.nio.file.Path.of(path))) {
+    boolean found;
+    try {
+      found = dev.distillery.storage.Location.of(path).matchesAny();
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new DataException("Cannot read corpus: its location is not readable (" + e.getMessage() + "): " + path);
+    }
+    if (!found) {
       throw new DataException("Cannot read corpus: no such file or directory: " + path);
     }
     RowValidator validator = new RowValidator(config.maxChars());

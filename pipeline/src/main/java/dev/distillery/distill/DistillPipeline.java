@@ -17,6 +17,7 @@ import dev.distillery.okd.OkdRun;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.spark.ExecutorMemory;
+import dev.distillery.storage.Location;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.train.Checkpoint;
@@ -25,9 +26,7 @@ import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -61,7 +60,7 @@ public final class DistillPipeline {
 
   private DistillPipeline() {}
 
-  public record Summary(Path student, List<SystemScores> table, List<Double> validationLoss, long steps, double seconds,
+  public record Summary(Location student, List<SystemScores> table, List<Double> validationLoss, long steps, double seconds,
       double tokensPerSecond) {}
 
   /** Held-out sequences per minibatch when the objective is scored on them. */
@@ -101,18 +100,16 @@ public final class DistillPipeline {
    * resumed checkpoint holds) and drops the rest, so a run killed after its last checkpoint continues
    * one curve without repeated lines; with nothing to keep the log starts over.
    */
-  static void keepLinesBelow(Path file, String field, long bound) throws IOException {
+  static void keepLinesBelow(Location file, String field, long bound) throws IOException {
     List<String> kept = new ArrayList<>();
-    if (Files.exists(file)) {
-      for (String line : Files.readAllLines(file)) {
-        if (!line.isBlank() && JSON.readTree(line).path(field).asLong(Long.MAX_VALUE) < bound) {
-          kept.add(line);
-        }
+    for (String line : file.readLines()) {
+      if (!line.isBlank() && JSON.readTree(line).path(field).asLong(Long.MAX_VALUE) < bound) {
+        kept.add(line);
       }
     }
-    Files.deleteIfExists(file);
+    file.delete();
     if (!kept.isEmpty()) {
-      Files.write(file, kept);
+      file.writeString(String.join("\n", kept) + "\n");
     }
   }
 
@@ -124,10 +121,17 @@ public final class DistillPipeline {
 
   public static Summary run(SparkSession spark, DistilleryConfig config, Path targets, Path output, boolean resume,
       Path baseline, Progress progress) throws IOException {
+    return run(spark, config, Location.of(targets), Location.of(output), resume,
+        baseline == null ? null : Location.of(baseline), progress);
+  }
+
+  /** Distills a student from {@code targets} into {@code output}; every location on any file system. */
+  public static Summary run(SparkSession spark, DistilleryConfig config, Location targets, Location output,
+      boolean resume, Location baseline, Progress progress) throws IOException {
     DistilleryConfig.Distill d = config.distill();
-    Path modelDir = output.resolve("model");
-    Path checkpoints = output.resolve("checkpoints");
-    if (!resume && (Files.exists(modelDir) || !dev.distillery.train.Checkpoint.complete(checkpoints).isEmpty())) {
+    Location modelDir = output.resolve("model");
+    Location checkpoints = output.resolve("checkpoints");
+    if (!resume && (modelDir.exists() || !dev.distillery.train.Checkpoint.complete(checkpoints).isEmpty())) {
       throw new ConfigException("Cannot distill: output already holds a student or checkpoints "
           + "(pass --resume to continue it, or choose another directory): " + output);
     }
@@ -135,7 +139,7 @@ public final class DistillPipeline {
     if (resume) {
       dev.distillery.train.ResumeCheck.check("distill", checkpoints, config, progress);
     }
-    LanguageModel init = d.init().isEmpty() ? null : ModelBundle.load(Path.of(d.init()));
+    LanguageModel init = d.init().isEmpty() ? null : ModelBundle.load(Location.of(d.init()));
     boolean ownVocabulary = !(d.studentTokenizer() instanceof StudentTokenizer.Teacher);
     Manifest manifest = Targets.open(targets, d.topK(), init == null || ownVocabulary ? null : init.tokenizer());
     spark.sparkContext().setJobDescription("Verify " + targets + " against its manifest");
@@ -185,11 +189,11 @@ public final class DistillPipeline {
     TokenBridge.Alignment alignment = bridge == null ? null : StudentVocabulary.alignment(held, bridge, k, progress);
 
     LanguageModel liveTeacher = StudentEvaluation.liveTeacher(manifest, progress);
-    Files.createDirectories(output);
-    Path metrics = output.resolve("metrics.jsonl");
-    Path evaluation = output.resolve(EVALUATION);
+    output.mkdirs();
+    Location metrics = output.resolve("metrics.jsonl");
+    Location evaluation = output.resolve(EVALUATION);
     Optional<Checkpoint> resumed = Optional.empty();
-    Optional<Path> latest = resume ? Checkpoint.latest(checkpoints, progress::line) : Optional.empty();
+    Optional<Location> latest = resume ? Checkpoint.latest(checkpoints, progress::line) : Optional.empty();
     if (latest.isPresent()) {
       resumed = Optional.of(Checkpoint.readState(latest.get()));
     }
@@ -229,7 +233,7 @@ public final class DistillPipeline {
         online.metrics(m);
       }
       try {
-        Files.writeString(metrics, JSON.writeValueAsString(m) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        metrics.appendLine(JSON.writeValueAsString(m));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
@@ -249,7 +253,7 @@ public final class DistillPipeline {
 
     Map<String, Object> provenance = Provenance.base();
     provenance.put("job", "distill");
-    provenance.put("targets", targets.toString());
+    provenance.put("targets", targets.uri());
     provenance.put("teacherFingerprint", manifest.teacherFingerprint());
     provenance.put("loss", d.objective().name());
     provenance.put("topK", k);
@@ -297,7 +301,7 @@ public final class DistillPipeline {
     json.put("steps", result.steps());
     json.put("trainSeconds", result.seconds());
     json.put("tokensPerSecond", result.tokensPerSecond());
-    Provenance.writeJson(output.resolve("summary.json"), json);
+    output.resolve("summary.json").writeJson(json);
     Report.write(output.resolve("report.html"), d.objective().name(), metrics, result.validationLoss(), table);
     progress.line("distill done: student in %s, report %s", modelDir, output.resolve("report.html"));
     return summary;

@@ -3,9 +3,8 @@ package dev.distillery.distill;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.Objective;
 import dev.distillery.loss.DistillExample;
+import dev.distillery.storage.Location;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
 import org.apache.spark.api.java.JavaRDD;
@@ -30,9 +29,9 @@ final class LearnedGateDriver {
    * metrics line the resumed checkpoint kept.
    */
   static Consumer<ComputationGraph> learnGate(LossPlan.LearnedGate gate, JavaRDD<DistillExample> train, int k,
-      Path metrics, boolean resume) throws IOException {
-    if (resume && Files.exists(metrics)) {
-      List<String> lines = Files.readAllLines(metrics);
+      Location metrics, boolean resume) throws IOException {
+    if (resume) {
+      List<String> lines = metrics.readLines();
       if (!lines.isEmpty()) {
         var s = JSON.readTree(lines.get(lines.size() - 1)).path("gateLogVariances");
         gate.set(s.path(0).asDouble(0), s.path(1).asDouble(0));

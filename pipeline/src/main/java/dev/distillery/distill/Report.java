@@ -2,12 +2,11 @@ package dev.distillery.distill;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.storage.Location;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.geom.Rectangle2D;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -40,24 +39,22 @@ final class Report {
   /**
    * @param validationLoss the held-out loss before training and after each epoch (nats per target token)
    */
-  static void write(Path file, String loss, Path metrics, List<Double> validationLoss, List<SystemScores> table)
+  static void write(Location file, String loss, Location metrics, List<Double> validationLoss, List<SystemScores> table)
       throws IOException {
     List<double[]> points = new ArrayList<>();
     List<double[]> gate = new ArrayList<>();
     List<double[]> studentKl = new ArrayList<>();
     List<double[]> teacherLoss = new ArrayList<>();
-    if (Files.exists(metrics)) {
-      ObjectMapper json = new ObjectMapper();
-      for (String line : Files.readAllLines(metrics)) {
-        JsonNode n = json.readTree(line);
-        points.add(new double[] {n.get("step").asDouble(), n.get("loss").asDouble()});
-        if (n.has("gate")) {
-          gate.add(new double[] {n.get("step").asDouble(), n.get("gate").asDouble()});
-        }
-        if (n.has("studentKl")) {
-          studentKl.add(new double[] {n.get("step").asDouble(), n.get("studentKl").asDouble()});
-          teacherLoss.add(new double[] {n.get("step").asDouble(), n.get("teacherLoss").asDouble()});
-        }
+    ObjectMapper json = new ObjectMapper();
+    for (String line : metrics.readLines()) {
+      JsonNode n = json.readTree(line);
+      points.add(new double[] {n.get("step").asDouble(), n.get("loss").asDouble()});
+      if (n.has("gate")) {
+        gate.add(new double[] {n.get("step").asDouble(), n.get("gate").asDouble()});
+      }
+      if (n.has("studentKl")) {
+        studentKl.add(new double[] {n.get("step").asDouble(), n.get("studentKl").asDouble()});
+        teacherLoss.add(new double[] {n.get("step").asDouble(), n.get("teacherLoss").asDouble()});
       }
     }
     List<double[]> heldOut = new ArrayList<>();
@@ -82,11 +79,10 @@ final class Report {
           .append(chart("Online KD: LoRA modules' loss a*KL(q_S || p_T') + (1-a)*CE", "step", "nats per token",
               "teacher modules' loss", teacherLoss));
     }
-    Path evaluation = metrics.resolveSibling(DistillPipeline.EVALUATION);
-    if (Files.exists(evaluation)) {
+    Location evaluation = metrics.sibling(DistillPipeline.EVALUATION);
+    if (evaluation.exists()) {
       List<double[]> chrf = new ArrayList<>();
-      ObjectMapper json = new ObjectMapper();
-      for (String line : Files.readAllLines(evaluation)) {
+      for (String line : evaluation.readLines()) {
         JsonNode n = json.readTree(line);
         chrf.add(new double[] {n.get("epoch").asDouble(), n.get("greedyChrf").asDouble()});
       }
@@ -106,7 +102,7 @@ final class Report {
           .append(StudentEvaluation.fmt(100 * s.eosArgmax())).append("%</tr>");
     }
     html.append("</table>");
-    Files.writeString(file, html.toString());
+    file.writeString(html.toString());
   }
 
   /**

@@ -16,14 +16,12 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.TeacherOutput;
+import dev.distillery.storage.Location;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -53,7 +51,7 @@ final class StudentEvaluation {
    * the first {@value #EPOCH_EVAL_EXAMPLES} held-out examples (fewer if distill.eval-examples says so),
    * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
    */
-  static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Path file, List<Row> held, DistilleryConfig config, int k,
+  static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Location file, List<Row> held, DistilleryConfig config, int k,
       LanguageModel teacher, TokenBridge bridge, Progress progress) {
     List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
     return (model, epoch) -> {
@@ -73,7 +71,7 @@ final class StudentEvaluation {
       line.put("vocabKl", s.vocabKl());
       line.put("eosArgmax", s.eosArgmax());
       try {
-        Files.writeString(file, JSON.writeValueAsString(line) + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        file.appendLine(JSON.writeValueAsString(line));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
@@ -86,8 +84,14 @@ final class StudentEvaluation {
    * the stored targets.
    */
   static LanguageModel liveTeacher(Manifest manifest, Progress progress) {
-    Path dir = Path.of(manifest.teacher());
-    if (!Files.isRegularFile(dir.resolve(ModelBundle.META_FILE))) {
+    Location dir = Location.of(manifest.teacher());
+    boolean distillery;
+    try {
+      distillery = dir.resolve(ModelBundle.META_FILE).isFile();
+    } catch (IOException e) {
+      throw new IllegalStateException("Cannot load the teacher for evaluation: " + e.getMessage() + ": " + dir, e);
+    }
+    if (!distillery) {
       progress.line("teacher %s is not a Distillery model directory here: its row uses the stored beam outputs, "
           + "and the full-vocabulary KL is not computed", dir);
       return null;

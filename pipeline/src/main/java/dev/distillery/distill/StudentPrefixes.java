@@ -8,12 +8,12 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.prepare.TeacherOutput;
 import dev.distillery.prepare.TeacherScorer;
 import dev.distillery.spark.Device;
+import dev.distillery.storage.Location;
 import dev.distillery.teacher.TeacherCache;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.SparkTrainer;
 import dev.distillery.util.Hashing;
 import java.io.Serializable;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -37,7 +37,7 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillExample> {
   private final LossPlan plan;
   private final int k;
-  private final String teacherDir;
+  private final Location teacherDir;
   private final int teacherMaxTokens;
   private final DistilleryConfig.Decode sampling;
   private final DistilleryConfig.Prepare prepare;
@@ -54,7 +54,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
       org.apache.spark.util.LongAccumulator sampled) {
     this.plan = plan;
     this.k = k;
-    this.teacherDir = teacherDir;
+    this.teacherDir = Location.of(teacherDir);
     this.teacherMaxTokens = config.model().maxTokens();
     this.sampling = TeacherScorer.sampling(config.decode(), config.prepare());
     this.prepare = config.prepare();
@@ -86,7 +86,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
     }
     List<int[]> outputs = drawn.stream().map(Hypothesis::tokens).toList();
     List<TeacherOutput> scored;
-    try (TeacherCache.Lease teacher = TeacherCache.borrow(Path.of(teacherDir),
+    try (TeacherCache.Lease teacher = TeacherCache.borrow(teacherDir,
         Device.forTask(prepare.device(), TaskContext.get()), teacherMaxTokens)) {
       scored = new TeacherScorer(teacher.model(), sampling, prepare).along(prompts, outputs, k);
     }

@@ -5,13 +5,12 @@ import dev.distillery.config.DistilleryConfig;
 import dev.distillery.config.StudentTokenizer;
 import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.LanguageModel;
+import dev.distillery.storage.Location;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import dev.distillery.util.Progress;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -39,9 +38,9 @@ final class StudentVocabulary {
    * {@code distill.student.max-unknown-rate} of the texts as {@code <unk>}.
    */
   static TokenBridge bridge(Dataset<Row> rows, DistilleryConfig config, TextTokenizer teacher,
-      LanguageModel init, Path saved, boolean resume, Progress progress) throws IOException {
+      LanguageModel init, Location saved, boolean resume, Progress progress) throws IOException {
     DistilleryConfig.Distill d = config.distill();
-    boolean resumed = resume && Files.isRegularFile(saved);
+    boolean resumed = resume && saved.isFile();
     boolean trains = !resumed && !(d.studentTokenizer() instanceof StudentTokenizer.File);
     // One read of the texts: they train a tokenizer of the student's own and measure any tokenizer's <unk> rate.
     List<String> texts = Tokenization.texts(rows, trains ? TOKENIZER_ROWS : UNKNOWN_RATE_ROWS);
@@ -51,7 +50,7 @@ final class StudentVocabulary {
       student = TextTokenizer.load(saved);
       origin = "saved with the checkpoints";
     } else if (d.studentTokenizer() instanceof StudentTokenizer.File f) {
-      student = TextTokenizer.load(Path.of(f.path()));
+      student = TextTokenizer.load(Location.of(f.path()));
       origin = f.path();
     } else {
       student = BpeTokenizer.train(texts, config.tokenizer().vocabSize(),
@@ -68,7 +67,6 @@ final class StudentVocabulary {
           + "%.2f%% of the targets' tokens as <unk>, over distill.student.max-unknown-rate %.2f%%: %s", 100 * unknown,
           100 * d.maxUnknownRate(), origin));
     }
-    Files.createDirectories(saved.getParent());
     student.save(saved);
     TokenBridge bridge = TokenBridge.of(teacher, student);
     progress.line("student tokenizer: %d tokens (sha256 %s), %s; <unk> %.2f%% of the texts' tokens; %d of the teacher's "

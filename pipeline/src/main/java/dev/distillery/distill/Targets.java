@@ -8,11 +8,11 @@ import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
 import dev.distillery.prepare.TargetsSchema;
 import dev.distillery.prepare.TeacherOutput;
+import dev.distillery.storage.Location;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import java.io.IOException;
 import java.io.Serializable;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.Row;
@@ -28,7 +28,7 @@ public final class Targets {
    *
    * @param student the tokenizer of a student initialized from a checkpoint, or null
    */
-  public static Manifest open(Path dir, int topK, TextTokenizer student) throws IOException {
+  public static Manifest open(Location dir, int topK, TextTokenizer student) throws IOException {
     Manifest m = Manifest.read(dir);
     TextTokenizer stored = TextTokenizer.load(dir.resolve(PreparePipeline.TOKENIZER));
     if (!stored.sha256().equals(m.tokenizerSha256())) {

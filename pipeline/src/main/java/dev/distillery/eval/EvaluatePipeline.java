@@ -8,6 +8,7 @@ import dev.distillery.decode.Hypothesis;
 import dev.distillery.model.CausalModel;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.spark.Device;
+import dev.distillery.storage.Location;
 import dev.distillery.teacher.TeacherCache;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Progress;
@@ -38,6 +39,12 @@ public final class EvaluatePipeline {
 
   public static Result run(SparkSession spark, DistilleryConfig config, Path modelDir, String input,
       Path report, Progress progress) throws IOException {
+    return run(spark, config, Location.of(modelDir), input, report == null ? null : Location.of(report), progress);
+  }
+
+  /** Scores the model in {@code modelDir} on {@code input}; both, and the report, on any file system. */
+  public static Result run(SparkSession spark, DistilleryConfig config, Location modelDir, String input,
+      Location report, Progress progress) throws IOException {
     CausalModel model = TeacherCache.open(modelDir, Device.CPU, config.model().maxTokens());
     try {
       return score(spark, config, model, modelDir, input, report, progress);
@@ -52,8 +59,8 @@ public final class EvaluatePipeline {
     }
   }
 
-  private static Result score(SparkSession spark, DistilleryConfig config, CausalModel model, Path modelDir,
-      String input, Path report, Progress progress) throws IOException {
+  private static Result score(SparkSession spark, DistilleryConfig config, CausalModel model, Location modelDir,
+      String input, Location report, Progress progress) throws IOException {
     Corpus corpus = CorpusReader.read(spark, input, config.corpus());
     progress.line("corpus %s: %s", input, corpus.summary());
     corpus.requireUsable(config.corpus().maxRejectFraction());
@@ -109,13 +116,13 @@ public final class EvaluatePipeline {
       json.put("copySource", Map.of("bleu", copy.bleu(), "chrf", copy.chrf()));
       json.put("referenceCrossEntropy", ce);
       json.put("decode", config.decode());
-      json.put("model", modelDir.toString());
+      json.put("model", modelDir.uri());
       json.put("input", input);
       json.put("rows", Map.of("input", corpus.inputRows(), "accepted", corpus.acceptedRows(),
           "rejectedByReason", corpus.rejectedByReason()));
       json.put("gitCommit", Provenance.gitCommit());
       json.put("examples", samples);
-      Provenance.writeJson(report, json);
+      report.writeJson(json);
       progress.line("report written to %s", report);
     }
     return result;

@@ -7,6 +7,8 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TransformerArchitecture;
 import dev.distillery.model.TransformerBlock;
+import dev.distillery.storage.Location;
+import dev.distillery.storage.Scratch;
 import dev.distillery.storage.StagedOutput;
 import dev.distillery.tokenizer.BpeTokenizer;
 import dev.distillery.tokenizer.HfVocabulary;
@@ -41,10 +43,16 @@ public final class ModelExport {
   private ModelExport() {}
 
   /** What was written. */
-  public record Result(Path output, long onnxBytes, boolean withPast) {}
+  public record Result(Location output, long onnxBytes, boolean withPast) {}
 
   public static Result run(Path modelDir, Path output, boolean withPast, boolean overwrite, Progress progress)
       throws IOException {
+    return run(Location.of(modelDir), Location.of(output), withPast, overwrite, progress);
+  }
+
+  /** Exports {@code modelDir} into {@code output}; both on any file system ({@link Location}). */
+  public static Result run(Location modelDir, Location output, boolean withPast, boolean overwrite,
+      Progress progress) throws IOException {
     LanguageModel model = ModelBundle.load(modelDir);
     requireExportableTokenizer(model.tokenizer(), modelDir);
     if (withPast && !(model.architecture() instanceof TransformerArchitecture)) {
@@ -53,44 +61,50 @@ public final class ModelExport {
     }
     Map<?, ?> source = ModelBundle.metadata(modelDir);
     try (StagedOutput staged = StagedOutput.begin("export", output, MARKER, overwrite, List.of(modelDir))) {
-      Path dir = staged.staging();
-      Map<String, String> onnxMetadata = new LinkedHashMap<>();
-      onnxMetadata.put("distillery.architecture", model.shape().architecture());
-      onnxMetadata.put("distillery.tokenizerSha256", model.tokenizer().sha256());
-      String sourceSha256 = ModelBundle.fingerprint(modelDir);
-      onnxMetadata.put("distillery.modelSha256", sourceSha256);
-      Path onnx = dir.resolve("model.onnx");
-      Files.write(onnx, OnnxExport.build(model, withPast, onnxMetadata).toByteArray());
-      writeTokenizer(model.tokenizer(), dir.resolve("tokenizer.json"));
-      JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), tokenizerConfig(model));
-      JSON.writeValue(dir.resolve("config.json").toFile(), config(model, withPast));
-      JSON.writeValue(dir.resolve("generation_config.json").toFile(), generationConfig(model));
-      Map<String, Object> summary = distillSummary(modelDir);
-      Files.writeString(dir.resolve("README.md"), ModelCard.render(model, source, targetsManifest(source), summary,
-          withPast));
-      Map<String, Object> marker = new LinkedHashMap<>();
-      marker.put("format", "distillery-export");
-      marker.put("version", 1);
-      marker.put("source", modelDir.toAbsolutePath().normalize().toString());
-      marker.put("sourceModelSha256", sourceSha256);
-      marker.put("onnxSha256", Hashing.sha256(onnx));
-      marker.put("withPast", withPast);
-      marker.put("exported", Provenance.base());
-      marker.put("model", source);
-      JSON.writeValue(dir.resolve(MARKER).toFile(), marker);
-      long bytes = Files.size(onnx);
+      long[] bytes = new long[1];
+      Scratch.writeFiles(staged.staging(), dir -> bytes[0] = write(dir, model, source, modelDir, withPast));
       staged.commit();
-      progress.line("export done: %s (model.onnx %.1f MB, %s, %s past key values)", output, bytes / 1e6,
+      progress.line("export done: %s (model.onnx %.1f MB, %s, %s past key values)", output, bytes[0] / 1e6,
           model.shape().architecture(), withPast ? "with" : "without");
-      return new Result(output, bytes, withPast);
+      return new Result(output, bytes[0], withPast);
     }
+  }
+
+  /** Writes the export's files into the local directory {@code dir}; returns model.onnx's size. */
+  private static long write(Path dir, LanguageModel model, Map<?, ?> source, Location modelDir, boolean withPast)
+      throws IOException {
+    Map<String, String> onnxMetadata = new LinkedHashMap<>();
+    onnxMetadata.put("distillery.architecture", model.shape().architecture());
+    onnxMetadata.put("distillery.tokenizerSha256", model.tokenizer().sha256());
+    String sourceSha256 = ModelBundle.fingerprint(modelDir);
+    onnxMetadata.put("distillery.modelSha256", sourceSha256);
+    Path onnx = dir.resolve("model.onnx");
+    Files.write(onnx, OnnxExport.build(model, withPast, onnxMetadata).toByteArray());
+    writeTokenizer(model.tokenizer(), dir.resolve("tokenizer.json"));
+    JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), tokenizerConfig(model));
+    JSON.writeValue(dir.resolve("config.json").toFile(), config(model, withPast));
+    JSON.writeValue(dir.resolve("generation_config.json").toFile(), generationConfig(model));
+    Map<String, Object> summary = distillSummary(modelDir);
+    Files.writeString(dir.resolve("README.md"), ModelCard.render(model, source, targetsManifest(source), summary,
+        withPast));
+    Map<String, Object> marker = new LinkedHashMap<>();
+    marker.put("format", "distillery-export");
+    marker.put("version", 1);
+    marker.put("source", modelDir.uri());
+    marker.put("sourceModelSha256", sourceSha256);
+    marker.put("onnxSha256", Hashing.sha256(onnx));
+    marker.put("withPast", withPast);
+    marker.put("exported", Provenance.base());
+    marker.put("model", source);
+    JSON.writeValue(dir.resolve(MARKER).toFile(), marker);
+    return Files.size(onnx);
   }
 
   /**
    * Refuses, before any work, a tokenizer whose ids the logits do not index: a Hugging Face
    * teacher's own, which Distillery shifts by five.
    */
-  private static void requireExportableTokenizer(TextTokenizer tokenizer, Path modelDir) {
+  private static void requireExportableTokenizer(TextTokenizer tokenizer, Location modelDir) {
     if (tokenizer instanceof BpeTokenizer || tokenizer instanceof HfVocabulary v && v.isDistilleryLayout()) {
       return;
     }
@@ -164,23 +178,23 @@ public final class ModelExport {
     if (!(source.get("provenance") instanceof Map<?, ?> provenance) || !(provenance.get("targets") instanceof String t)) {
       return null;
     }
-    Path manifest = Path.of(t).resolve("_manifest.json");
-    if (!Files.isRegularFile(manifest)) {
+    Location manifest = Location.of(t).resolve("_manifest.json"); // a URI; a local path before 0.2
+    if (!manifest.isFile()) {
       return null;
     }
-    Map<String, Object> m = JSON.readValue(manifest.toFile(), Map.class);
-    m.put("manifestSha256", Hashing.sha256(manifest));
+    byte[] bytes = manifest.readBytes();
+    Map<String, Object> m = JSON.readValue(bytes, Map.class);
+    m.put("manifestSha256", Hashing.sha256(new java.io.ByteArrayInputStream(bytes)));
     return m;
   }
 
   /** The {@code summary.json} of the distill run that wrote {@code modelDir}, if it sits in one. */
   @SuppressWarnings("unchecked")
-  private static Map<String, Object> distillSummary(Path modelDir) throws IOException {
-    Path parent = modelDir.toAbsolutePath().normalize().getParent();
-    Path summary = parent == null ? null : parent.resolve("summary.json");
-    if (summary == null || !Files.isRegularFile(summary)) {
+  private static Map<String, Object> distillSummary(Location modelDir) throws IOException {
+    Location summary = modelDir.sibling("summary.json");
+    if (!summary.isFile()) {
       return null;
     }
-    return JSON.readValue(summary.toFile(), Map.class);
+    return JSON.readValue(summary.readBytes(), Map.class);
   }
 }

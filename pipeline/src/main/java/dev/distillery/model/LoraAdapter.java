@@ -2,6 +2,8 @@ package dev.distillery.model;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.distillery.storage.Location;
+import dev.distillery.storage.Scratch;
 import dev.distillery.util.Hashing;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -103,7 +105,17 @@ public final class LoraAdapter {
    * Writes {@code adapted}'s LoRA weights and a reference to {@code baseDir} (the model directory
    * the frozen weights came from) into {@code dir}.
    */
-  public static void save(Path dir, LanguageModel adapted, Path baseDir, Map<String, Object> provenance)
+  public static void save(Location dir, LanguageModel adapted, Location base, Map<String, Object> provenance)
+      throws IOException {
+    Scratch.writeFiles(dir, local -> save(local, adapted, base, provenance));
+  }
+
+  public static void save(Path dir, LanguageModel adapted, Path base, Map<String, Object> provenance)
+      throws IOException {
+    save(dir, adapted, Location.of(base), provenance);
+  }
+
+  private static void save(Path dir, LanguageModel adapted, Location base, Map<String, Object> provenance)
       throws IOException {
     List<Module> modules = modules(adapted.graph());
     if (modules.isEmpty()) {
@@ -120,8 +132,8 @@ public final class LoraAdapter {
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("format", "distillery-lora");
     meta.put("version", 1);
-    meta.put("base", baseDir.toAbsolutePath().normalize().toString());
-    meta.put("baseFingerprint", ModelBundle.fingerprint(baseDir));
+    meta.put("base", base.uri());
+    meta.put("baseFingerprint", ModelBundle.fingerprint(base));
     meta.put("rank", first.getLoraRank());
     meta.put("scale", first.getLoraScale());
     meta.put("modules", modules);
@@ -139,8 +151,8 @@ public final class LoraAdapter {
     if (!"distillery-lora".equals(meta.get("format"))) {
       throw new IOException("Cannot load LoRA adapter: not a Distillery adapter (format " + meta.get("format") + "): " + dir);
     }
-    Path base = Path.of(String.valueOf(meta.get("base")));
-    if (!Files.isDirectory(base)) {
+    Location base = Location.of(String.valueOf(meta.get("base"))); // a URI; a local path before 0.2
+    if (!base.isDirectory()) {
       throw new IOException("Cannot load LoRA adapter: its base model directory is missing: " + base);
     }
     String fingerprint = ModelBundle.fingerprint(base);

@@ -3,7 +3,8 @@ package dev.distillery.model;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.distillery.config.DistilleryConfig;
-import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.storage.Location;
+import dev.distillery.storage.Scratch;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Hashing;
 import java.io.IOException;
@@ -60,6 +61,30 @@ public final class ModelBundle {
     }
   }
 
+  /** {@link #save(Path, LanguageModel, DistilleryConfig, Map)} into a directory on any file system. */
+  public static void save(
+      Location dir, LanguageModel model, DistilleryConfig config, Map<String, Object> provenance)
+      throws IOException {
+    Scratch.writeFiles(dir, local -> save(local, model, config, provenance));
+  }
+
+  /**
+   * Loads a bundle from any file system: the directory's files are checked where they are, then
+   * read from a local copy ({@link Location#localCopy}, the directory itself when local).
+   */
+  public static LanguageModel load(Location dir) throws IOException {
+    if (!dir.isLocal()) {
+      if (!dir.resolve(LoraAdapter.FILE).isFile()) {
+        for (String f : new String[] {MODEL_FILE, TOKENIZER_FILE, META_FILE}) {
+          if (!dir.resolve(f).isFile()) {
+            throw new IOException("Cannot load model: missing " + f + " in model directory: " + dir);
+          }
+        }
+      }
+    }
+    return load(dir.localCopy());
+  }
+
   /** Loads a bundle written by {@link #save}, or a {@link LoraAdapter} directory. */
   public static LanguageModel load(Path dir) throws IOException {
     if (LoraAdapter.isAdapter(dir)) {
@@ -90,9 +115,27 @@ public final class ModelBundle {
     return new LanguageModel(graph, shape, tokenizer);
   }
 
+  /** The recorded metadata of a bundle ({@code model.json}) on any file system. */
+  public static Map<?, ?> metadata(Location dir) throws IOException {
+    return JSON.readValue(dir.resolve(META_FILE).readBytes(), Map.class);
+  }
+
   /** The recorded metadata of a bundle ({@code model.json}). */
   public static Map<?, ?> metadata(Path dir) throws IOException {
     return JSON.readValue(dir.resolve(META_FILE).toFile(), Map.class);
+  }
+
+  /** {@link #fingerprint(Path)} of a bundle on any file system, read where it is. */
+  public static String fingerprint(Location dir) throws IOException {
+    if (dir.isLocal()) {
+      return fingerprint(dir.localPath());
+    }
+    if (dir.resolve(LoraAdapter.FILE).isFile()) {
+      return fingerprint(dir.localCopy());
+    }
+    try (var in = dir.resolve(MODEL_FILE).open()) {
+      return Hashing.sha256(in);
+    }
   }
 
   /** sha256 of the model's parameters file (an adapter's: see {@link LoraAdapter#fingerprint}): the teacher fingerprint recorded by later jobs. */

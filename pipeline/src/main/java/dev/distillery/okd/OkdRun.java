@@ -7,12 +7,11 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.LoraAdapter;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.Manifest;
+import dev.distillery.storage.Location;
 import dev.distillery.teacher.OnnxCausalModel;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Progress;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,7 +34,7 @@ public final class OkdRun {
   /** Reference examples the losses are measured on after every round. */
   static final int PROBES = 32;
 
-  private final Path teacherDir;
+  private final Location teacherDir;
   private final LanguageModel teacher;
   private final DistilleryConfig.Distill distill;
   private final DistilleryConfig.Train train;
@@ -45,7 +44,7 @@ public final class OkdRun {
   private OnlineKd.Losses last;
   private long restored;
 
-  private OkdRun(Path teacherDir, LanguageModel teacher, DistilleryConfig.Distill distill, DistilleryConfig.Train train,
+  private OkdRun(Location teacherDir, LanguageModel teacher, DistilleryConfig.Distill distill, DistilleryConfig.Train train,
       TextTokenizer tokenizer) {
     this.teacherDir = teacherDir;
     this.teacher = teacher;
@@ -62,12 +61,12 @@ public final class OkdRun {
    */
   public static OkdRun open(Manifest manifest, DistilleryConfig.Distill distill, DistilleryConfig.Train train,
       TextTokenizer tokenizer, Progress progress) throws IOException {
-    Path dir = Path.of(manifest.teacher());
+    Location dir = Location.of(manifest.teacher());
     if (OnnxCausalModel.isOnnxDirectory(dir)) {
       throw new ConfigException("Cannot distill with okd: the teacher must be a Distillery transformer; an ONNX "
           + "export runs read-only and cannot take LoRA modules: " + dir);
     }
-    if (!Files.isDirectory(dir)) {
+    if (!dir.isDirectory()) {
       throw new ConfigException("Cannot distill with okd: the teacher directory named in the manifest is not "
           + "readable from the driver: " + dir);
     }
@@ -139,7 +138,7 @@ public final class OkdRun {
   }
 
   /** Saves the adapted teacher (a reference to the teacher plus the LoRA weights) and returns it. */
-  public LanguageModel saveAdapted(ComputationGraph graph, Path dir, Map<String, Object> provenance) throws IOException {
+  public LanguageModel saveAdapted(ComputationGraph graph, Location dir, Map<String, Object> provenance) throws IOException {
     LanguageModel adapted = OnlineKd.adaptedTeacher(graph, teacher, distill.okd());
     LoraAdapter.save(dir, adapted, teacherDir, provenance);
     return adapted;

@@ -1,16 +1,14 @@
 package dev.distillery.prepare;
 
-import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.storage.Location;
 import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.tokenizer.TokenBridge;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -27,6 +25,15 @@ public final class Inspect {
   static final double[] ENTROPY_BINS = {0.25, 0.5, 1, 1.5, 2, 3, 4, Double.POSITIVE_INFINITY};
 
   public static Map<String, Object> run(SparkSession spark, Path targets, int examples) throws IOException {
+    return run(spark, Location.of(targets), examples, null);
+  }
+
+  public static Map<String, Object> run(SparkSession spark, Path targets, int examples, TextTokenizer student)
+      throws IOException {
+    return run(spark, Location.of(targets), examples, student);
+  }
+
+  public static Map<String, Object> run(SparkSession spark, Location targets, int examples) throws IOException {
     return run(spark, targets, examples, null);
   }
 
@@ -37,7 +44,7 @@ public final class Inspect {
    * @param student a student tokenizer of its own, or null: with one, the report gains how the first
    *     {@value #ALIGNMENT_ROWS} references align with its tokens ({@code acrossTokenizers})
    */
-  public static Map<String, Object> run(SparkSession spark, Path targets, int examples, TextTokenizer student)
+  public static Map<String, Object> run(SparkSession spark, Location targets, int examples, TextTokenizer student)
       throws IOException {
     Manifest manifest = Manifest.read(targets);
     spark.sparkContext().setJobDescription("Verify " + targets + " against its manifest");
@@ -66,9 +73,11 @@ public final class Inspect {
       histogram[b]++;
     }
     long bytes;
-    try (Stream<Path> files = Files.walk(targets)) {
-      bytes = files.filter(p -> p.toString().endsWith(".parquet") && !p.toString().contains(PreparePipeline.REJECTED))
-          .mapToLong(p -> p.toFile().length()).sum();
+    bytes = 0;
+    for (Location f : targets.files()) {
+      if (f.name().endsWith(".parquet") && !f.relativeTo(targets).startsWith(PreparePipeline.REJECTED)) {
+        bytes += f.length();
+      }
     }
     long positions = totals.getLong(2) + totals.getLong(3) + (totals.isNullAt(4) ? 0 : totals.getLong(4));
     Map<String, Object> out = new LinkedHashMap<>();
@@ -139,7 +148,7 @@ public final class Inspect {
     return a;
   }
 
-  private static TextTokenizer tokenizer(Path targets) {
+  private static TextTokenizer tokenizer(Location targets) {
     try {
       return TextTokenizer.load(targets.resolve(PreparePipeline.TOKENIZER));
     } catch (IOException | RuntimeException e) {

@@ -4,10 +4,9 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.distillery.spark.Device;
+import dev.distillery.storage.Location;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -21,6 +20,8 @@ import org.apache.spark.SparkEnv;
  * @param wallSeconds wall time of the whole prepare run
  * @param split plain-text documents split into sentences: {@code documents} and the {@code rows} they became
  *     ({@code inputRows = rows − split.rows + split.documents + rejected})
+ * @param input the corpus's absolute URI ({@code file:/…}, {@code hdfs://…}; a plain path before 0.2)
+ * @param teacher the teacher directory's absolute URI, where distill's live teacher reads it
  * @param placement where each shard's teacher task ran (executor, host, process id, device), by shard
  * @param files every Parquet file of the targets with its size and sha256, so a missing, extra or
  *     damaged file is found before training ({@link TargetsCheck}); empty in manifests before 0.1.1
@@ -72,22 +73,24 @@ public record Manifest(
     return rejectedByReason.values().stream().mapToLong(Long::longValue).sum();
   }
 
-  public void write(Path file) throws IOException {
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    JSON.writeValue(tmp.toFile(), this);
-    Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  public void write(Location file) throws IOException {
+    file.write(JSON.writeValueAsBytes(this));
+  }
+
+  public static Manifest read(Path targetsDir) throws IOException {
+    return read(Location.of(targetsDir));
   }
 
   /** Reads a targets directory's manifest; a directory without one is incomplete or not a targets directory. */
-  public static Manifest read(Path targetsDir) throws IOException {
-    Path file = targetsDir.resolve(PreparePipeline.MANIFEST);
-    if (!Files.isRegularFile(file)) {
+  public static Manifest read(Location targetsDir) throws IOException {
+    Location file = targetsDir.resolve(PreparePipeline.MANIFEST);
+    if (!file.isFile()) {
       throw new IOException("Cannot read targets: no " + PreparePipeline.MANIFEST
           + " (not a prepare output, or an interrupted one): " + targetsDir);
     }
     Manifest m;
     try {
-      m = JSON.readValue(file.toFile(), Manifest.class);
+      m = JSON.readValue(file.readBytes(), Manifest.class);
     } catch (com.fasterxml.jackson.core.JacksonException e) {
       throw new dev.distillery.errors.DataException("Cannot read targets: " + PreparePipeline.MANIFEST
           + " is not a valid manifest (" + e.getOriginalMessage() + "): " + file);

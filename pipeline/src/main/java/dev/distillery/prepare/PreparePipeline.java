@@ -7,6 +7,7 @@ import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.CausalModel;
 import dev.distillery.spark.Device;
 import dev.distillery.spark.ExecutorMemory;
+import dev.distillery.storage.Location;
 import dev.distillery.storage.StagedOutput;
 import dev.distillery.teacher.TeacherCache;
 import dev.distillery.tokenizer.TextTokenizer;
@@ -15,7 +16,6 @@ import dev.distillery.util.Hashing;
 import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -69,12 +69,19 @@ public final class PreparePipeline {
 
   public static Manifest run(SparkSession spark, DistilleryConfig config, String input, Path teacherDir,
       Path output, Progress progress) throws IOException {
+    return run(spark, config, input, Location.of(teacherDir), Location.of(output), progress);
+  }
+
+  /**
+   * @param input the corpus, any path or URI Spark reads
+   * @param teacherDir the teacher's model directory on any file system; executors read it there
+   * @param output the targets directory, replaced only when the run is complete
+   */
+  public static Manifest run(SparkSession spark, DistilleryConfig config, String input, Location teacherDir,
+      Location output, Progress progress) throws IOException {
     long start = System.nanoTime();
     DistilleryConfig.Prepare prep = config.prepare();
-    List<Path> inputs = new ArrayList<>(List.of(teacherDir));
-    if (!input.contains("://")) {
-      inputs.add(Path.of(input));
-    }
+    List<Location> inputs = List.of(teacherDir, Location.of(input));
     // Checked before any teacher work; the previous output stays whole until the new one is complete.
     try (StagedOutput staged = StagedOutput.begin("prepare", output, MANIFEST, prep.overwrite(), inputs)) {
       Manifest manifest = write(spark, config, input, teacherDir, staged.staging(), progress, start);
@@ -86,8 +93,8 @@ public final class PreparePipeline {
   }
 
   /** The whole prepare run into {@code output}, a fresh staging directory. */
-  private static Manifest write(SparkSession spark, DistilleryConfig config, String input, Path teacherDir,
-      Path output, Progress progress, long start) throws IOException {
+  private static Manifest write(SparkSession spark, DistilleryConfig config, String input, Location teacherDir,
+      Location output, Progress progress, long start) throws IOException {
     DistilleryConfig.Prepare prep = config.prepare();
     Optional<ResourceProfile> gpuProfile = teacherResources(spark, prep.device());
     // Loading on the driver checks the model directory and that tokenizer and model agree before any work.
@@ -132,7 +139,6 @@ public final class PreparePipeline {
     LongAccumulator done = jsc.sc().longAccumulator("prepare examples");
     CollectionAccumulator<Manifest.Placement> placed = jsc.sc().collectionAccumulator("prepare placement");
     long toScore = tokenized.filter(t -> t.example() != null).count();
-    String teacherPath = teacherDir.toAbsolutePath().toString(); // Path is not Serializable
     DistilleryConfig.Decode decode = config.decode();
     JavaRDD<Row> scored = tokenized.filter(t -> t.example() != null)
         .mapToPair(t -> new Tuple2<>(shardOf(t.example().id(), shards), t))
@@ -146,7 +152,7 @@ public final class PreparePipeline {
           rows.sort(Comparator.comparingInt((Tokenization.Result r) -> r.example().targetStart())
               .thenComparing(r -> r.example().id()));
           List<Row> scoredRows;
-          try (TeacherCache.Lease lease = TeacherCache.borrow(Path.of(teacherPath), device, maxTokensConfigured)) {
+          try (TeacherCache.Lease lease = TeacherCache.borrow(teacherDir, device, maxTokensConfigured)) {
             scoredRows = scoreRows(rows, lease.model(), decode, prep, shards, done);
           }
           TaskContext task = TaskContext.get();
@@ -199,7 +205,7 @@ public final class PreparePipeline {
     decoding.put("sampleTopP", prep.sampleTopP());
     decoding.put("seed", prep.seed());
     Manifest manifest = new Manifest(
-        TargetsSchema.VERSION, input, teacherDir.toString(), fingerprint, tokenizer.sha256(), teacher.vocabSize(),
+        TargetsSchema.VERSION, Location.of(input).uri(), teacherDir.uri(), fingerprint, tokenizer.sha256(), teacher.vocabSize(),
         Math.min(prep.topK(), teacher.vocabSize()), decoding, shards, counts.getLong(0),
         Map.of("reference", counts.getLong(1), "beam", counts.getLong(2),
             "samples", counts.isNullAt(3) ? 0L : counts.getLong(3)),

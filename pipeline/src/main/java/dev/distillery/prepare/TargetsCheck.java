@@ -1,15 +1,14 @@
 package dev.distillery.prepare;
 
 import dev.distillery.errors.DataException;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Hashing;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
@@ -24,22 +23,29 @@ public final class TargetsCheck {
   private TargetsCheck() {}
 
   /** The Parquet files under {@code dir}'s {@code shard=N} directories, with sizes and sha256, by path. */
-  public static List<Manifest.DataFile> dataFiles(Path dir) throws IOException {
+  public static List<Manifest.DataFile> dataFiles(Location dir) throws IOException {
     List<Manifest.DataFile> files = new ArrayList<>();
-    try (Stream<Path> walk = Files.walk(dir, 2)) {
-      for (Path p : walk.filter(TargetsCheck::isDataFile).sorted().toList()) {
-        String shardDir = p.getParent().getFileName().toString();
-        files.add(new Manifest.DataFile(Integer.parseInt(shardDir.substring("shard=".length())),
-            dir.relativize(p).toString(), Files.size(p), Hashing.sha256(p)));
+    for (Location shardDir : dir.list()) {
+      if (!shardDir.name().matches("shard=\\d+") || !shardDir.isDirectory()) {
+        continue;
+      }
+      for (Location p : shardDir.list()) {
+        if (p.name().endsWith(".parquet") && p.isFile()) {
+          String sha256;
+          try (var in = p.open()) {
+            sha256 = Hashing.sha256(in);
+          }
+          files.add(new Manifest.DataFile(Integer.parseInt(shardDir.name().substring("shard=".length())),
+              p.relativeTo(dir), p.length(), sha256));
+        }
       }
     }
+    files.sort(java.util.Comparator.comparing(Manifest.DataFile::path));
     return files;
   }
 
-  private static boolean isDataFile(Path p) {
-    Path parent = p.getParent();
-    return p.getFileName().toString().endsWith(".parquet") && parent != null
-        && parent.getFileName().toString().matches("shard=\\d+") && Files.isRegularFile(p);
+  public static List<Manifest.DataFile> dataFiles(Path dir) throws IOException {
+    return dataFiles(Location.of(dir));
   }
 
   /**
@@ -47,6 +53,10 @@ public final class TargetsCheck {
    * @throws DataException naming the first shard, file or field that differs from the manifest
    */
   public static void verify(SparkSession spark, Path dir, Manifest m, String job) throws IOException {
+    verify(spark, Location.of(dir), m, job);
+  }
+
+  public static void verify(SparkSession spark, Location dir, Manifest m, String job) throws IOException {
     if (!m.files().isEmpty()) {
       Map<String, Manifest.DataFile> found = new TreeMap<>();
       dataFiles(dir).forEach(f -> found.put(f.path(), f));

@@ -63,6 +63,11 @@ public final class OnnxCausalModel implements CausalModel, Stepper.Source, AutoC
     return Files.isRegularFile(dir.resolve(MODEL_FILE));
   }
 
+  /** Whether a directory on any file system holds an ONNX export rather than a Distillery model. */
+  public static boolean isOnnxDirectory(dev.distillery.storage.Location dir) throws IOException {
+    return dir.resolve(MODEL_FILE).isFile();
+  }
+
   @Override
   public int vocabSize() {
     return vocabulary.vocabSize();

@@ -3,6 +3,7 @@ package dev.distillery.teacher;
 import dev.distillery.model.CausalModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.spark.Device;
+import dev.distillery.storage.Location;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -84,8 +85,8 @@ public final class TeacherCache {
    * @param maxTokens the context length of an ONNX teacher ({@code model.max-tokens}); a Distillery
    *     model knows its own
    */
-  public static Lease borrow(Path modelDir, Device device, int maxTokens) {
-    String key = modelDir.toAbsolutePath().normalize() + "@" + device;
+  public static Lease borrow(Location modelDir, Device device, int maxTokens) {
+    String key = modelDir.uri() + "@" + device;
     pin(device); // per call: CUDA device selection is per thread, and each task has its own thread
     Pool pool = POOLS.computeIfAbsent(key, k -> {
       try {
@@ -102,18 +103,38 @@ public final class TeacherCache {
    * Opens a teacher without caching: a Distillery model directory ({@code model.zip}) or a Hugging
    * Face ONNX export ({@code model.onnx} and {@code tokenizer.json}), on the given device.
    */
-  public static CausalModel open(Path dir, Device device, int maxTokens) throws IOException {
+  public static Lease borrow(Path modelDir, Device device, int maxTokens) {
+    return borrow(Location.of(modelDir), device, maxTokens);
+  }
+
+  /**
+   * Opens a teacher without caching: a Distillery model directory ({@code model.zip}) or a Hugging
+   * Face ONNX export ({@code model.onnx} and {@code tokenizer.json}), on the given device. A remote
+   * directory is read from this JVM's local copy ({@link Location#localCopy}).
+   */
+  public static CausalModel open(Location dir, Device device, int maxTokens) throws IOException {
     if (OnnxCausalModel.isOnnxDirectory(dir)) {
-      return new OnnxCausalModel(dir, device.isGpu() ? device.index() : -1, maxTokens);
+      return new OnnxCausalModel(dir.localCopy(), device.isGpu() ? device.index() : -1, maxTokens);
     }
     return ModelBundle.load(dir);
   }
 
+  public static CausalModel open(Path dir, Device device, int maxTokens) throws IOException {
+    return open(Location.of(dir), device, maxTokens);
+  }
+
   /** sha256 of the teacher's weights file ({@code model.zip} or {@code model.onnx}): its fingerprint. */
+  public static String fingerprint(Location dir) throws IOException {
+    if (OnnxCausalModel.isOnnxDirectory(dir)) {
+      try (var in = dir.resolve(OnnxCausalModel.MODEL_FILE).open()) {
+        return dev.distillery.util.Hashing.sha256(in);
+      }
+    }
+    return ModelBundle.fingerprint(dir);
+  }
+
   public static String fingerprint(Path dir) throws IOException {
-    return OnnxCausalModel.isOnnxDirectory(dir)
-        ? dev.distillery.util.Hashing.sha256(dir.resolve(OnnxCausalModel.MODEL_FILE))
-        : ModelBundle.fingerprint(dir);
+    return fingerprint(Location.of(dir));
   }
 
   /** How many teachers this JVM has loaded: tests use it to prove one load per executor. */

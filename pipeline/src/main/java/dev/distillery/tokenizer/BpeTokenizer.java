@@ -584,7 +584,7 @@ public final class BpeTokenizer implements TextTokenizer {
   }
 
   /** Parses and validates; IllegalArgumentException whose message is just the reason. */
-  private static BpeTokenizer parse(String text) {
+  static BpeTokenizer parse(String text) {
     JsonNode root;
     try {
       root = JSON.readTree(text);

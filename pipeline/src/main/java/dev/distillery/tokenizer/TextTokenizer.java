@@ -2,6 +2,8 @@ package dev.distillery.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.storage.Location;
+import dev.distillery.storage.Scratch;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Files;
@@ -43,6 +45,11 @@ public interface TextTokenizer extends Serializable {
   /** Writes the tokenizer so that {@link #load} reads it back. */
   void save(Path file) throws IOException;
 
+  /** Writes the tokenizer to a file on any file system, replacing it atomically. */
+  default void save(Location file) throws IOException {
+    Scratch.writeFiles(file.parent(), dir -> save(dir.resolve(file.name())));
+  }
+
   /** Reads either kind: a Hugging Face {@code tokenizer.json} (it has a {@code model} object) or Distillery's BPE. */
   static TextTokenizer load(Path file) throws IOException {
     byte[] bytes;
@@ -51,15 +58,39 @@ public interface TextTokenizer extends Serializable {
     } catch (IOException e) {
       throw new IOException("Cannot load tokenizer: cannot read file (" + e + "): " + file, e);
     }
+    return of(bytes, file.toString());
+  }
+
+  /** {@link #load(Path)} from any file system. */
+  static TextTokenizer load(Location file) throws IOException {
+    byte[] bytes;
+    try {
+      bytes = file.readBytes();
+    } catch (IOException e) {
+      throw new IOException("Cannot load tokenizer: cannot read file (" + e + "): " + file, e);
+    }
+    return of(bytes, file.toString());
+  }
+
+  /**
+   * A tokenizer from a file's bytes.
+   *
+   * @param source where they came from, for messages
+   */
+  static TextTokenizer of(byte[] bytes, String source) throws IOException {
     JsonNode root;
     try {
       root = new ObjectMapper().readTree(bytes);
     } catch (IOException e) {
-      throw new IOException("Cannot load tokenizer: not valid JSON (" + e.getMessage() + "): " + file, e);
+      throw new IOException("Cannot load tokenizer: not valid JSON (" + e.getMessage() + "): " + source, e);
     }
     if (root != null && root.path("model").isObject()) {
-      return HfVocabulary.of(bytes, file.toString());
+      return HfVocabulary.of(bytes, source);
     }
-    return BpeTokenizer.load(file);
+    try {
+      return BpeTokenizer.parse(new String(bytes, java.nio.charset.StandardCharsets.UTF_8));
+    } catch (IllegalArgumentException e) {
+      throw new IOException("Cannot load tokenizer: " + e.getMessage() + ": " + source, e);
+    }
   }
 }

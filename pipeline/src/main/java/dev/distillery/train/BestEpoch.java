@@ -1,11 +1,12 @@
 package dev.distillery.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.storage.Location;
+import dev.distillery.storage.Scratch;
 import dev.distillery.util.FileTrees;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -22,27 +23,32 @@ final class BestEpoch {
   private static final String STATE = "best.json";
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final Path dir;
+  private final Location dir;
   private int epoch;
   private double loss = Double.POSITIVE_INFINITY;
   private INDArray params;
 
-  private BestEpoch(Path dir) {
+  private BestEpoch(Location dir) {
     this.dir = dir;
   }
 
   /** Tracks the best epoch, in memory only ({@code dir} null) or also in {@code dir}, which it resumes from. */
   static BestEpoch in(Path dir) {
+    return in(dir == null ? null : Location.of(dir));
+  }
+
+  /** {@link #in(Path)} on any file system. */
+  static BestEpoch in(Location dir) {
     BestEpoch b = new BestEpoch(dir);
-    if (dir != null && Files.isRegularFile(dir.resolve(STATE)) && Files.isRegularFile(dir.resolve(PARAMS))) {
-      try {
-        Map<?, ?> state = JSON.readValue(dir.resolve(STATE).toFile(), Map.class);
+    try {
+      if (dir != null && dir.resolve(STATE).isFile() && dir.resolve(PARAMS).isFile()) {
+        Map<?, ?> state = JSON.readValue(dir.resolve(STATE).readBytes(), Map.class);
         b.epoch = ((Number) state.get("epoch")).intValue();
         b.loss = ((Number) state.get("validationLoss")).doubleValue();
-        b.params = Nd4j.readBinary(dir.resolve(PARAMS).toFile());
-      } catch (IOException | RuntimeException e) {
-        throw new IllegalStateException("Cannot resume the best epoch: " + e.getMessage() + ": " + dir, e);
+        b.params = Nd4j.readBinary(dir.resolve(PARAMS).localCopy().toFile());
       }
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalStateException("Cannot resume the best epoch: " + e.getMessage() + ": " + dir, e);
     }
     return b;
   }
@@ -64,13 +70,17 @@ final class BestEpoch {
     this.loss = loss;
     this.params = net.params().dup();
     if (dir != null && persist) {
-      Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp");
-      FileTrees.deleteRecursively(tmp);
-      Files.createDirectories(tmp);
-      Nd4j.saveBinary(params, tmp.resolve(PARAMS).toFile());
-      JSON.writeValue(tmp.resolve(STATE).toFile(), Map.of("epoch", epoch, "validationLoss", loss));
-      FileTrees.deleteRecursively(dir);
-      Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+      // Written whole beside the old one, then swapped in: a crash leaves the previous best intact.
+      Path staged = Scratch.newDirectory("best");
+      try {
+        Path tmp = staged.resolve(dir.name());
+        Files.createDirectories(tmp);
+        Nd4j.saveBinary(params, tmp.resolve(PARAMS).toFile());
+        JSON.writeValue(tmp.resolve(STATE).toFile(), Map.of("epoch", epoch, "validationLoss", loss));
+        dir.replaceWith(tmp);
+      } finally {
+        FileTrees.deleteRecursively(staged);
+      }
     }
     return true;
   }

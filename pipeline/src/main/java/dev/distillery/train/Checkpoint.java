@@ -1,6 +1,8 @@
 package dev.distillery.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.storage.Location;
+import dev.distillery.storage.Scratch;
 import dev.distillery.util.FileTrees;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -8,13 +10,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.Optional;
-import java.util.stream.Stream;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.util.ModelSerializer;
 
 /**
  * A training checkpoint: the graph with its updater (Adam) state, and where training stood.
- * Written to {@code step-N.tmp/} and renamed to {@code step-N/} only when complete, so a crash while
+ * Written to {@code step-N.tmp/} (on a remote file system: a hidden sibling) and renamed to
+ * {@code step-N/} only when complete, so a crash while
  * writing leaves a directory that {@link #latest} ignores; a complete one damaged later (a lost
  * write, a truncated copy) is found by reading its files whole, and {@link #latest} then falls back
  * to the newest intact one, saying so. {@link #prune} keeps the newest few.
@@ -42,15 +44,43 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
     Path done = dir.resolve("step-" + step);
     FileTrees.deleteRecursively(tmp);
     Files.createDirectories(tmp);
-    ModelSerializer.writeModel(graph, tmp.resolve(MODEL).toFile(), true);
-    JSON.writeValue(tmp.resolve(STATE).toFile(), this);
+    writeFiles(tmp, graph);
     FileTrees.deleteRecursively(done);
     Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
   }
 
+  /**
+   * Writes {@code step-N/} under {@code dir} on any file system: a remote one gets a directory
+   * written in local scratch space and renamed into place whole ({@link Location#replaceWith}).
+   */
+  public void write(Location dir, ComputationGraph graph) throws IOException {
+    if (dir.isLocal()) {
+      write(dir.localPath(), graph);
+      return;
+    }
+    Path staged = Scratch.newDirectory("checkpoint");
+    try {
+      Path local = staged.resolve("step-" + step);
+      Files.createDirectories(local);
+      writeFiles(local, graph);
+      dir.resolve("step-" + step).replaceWith(local);
+    } finally {
+      FileTrees.deleteRecursively(staged);
+    }
+  }
+
+  private void writeFiles(Path local, ComputationGraph graph) throws IOException {
+    ModelSerializer.writeModel(graph, local.resolve(MODEL).toFile(), true);
+    JSON.writeValue(local.resolve(STATE).toFile(), this);
+  }
+
   /** The newest intact checkpoint under {@code dir}, if any; damaged newer ones are reported on stderr. */
   public static Optional<Path> latest(Path dir) throws IOException {
-    return latest(dir, System.err::println);
+    return latest(Location.of(dir), System.err::println).map(Location::localPath);
+  }
+
+  public static Optional<Path> latest(Path dir, java.util.function.Consumer<String> warnings) throws IOException {
+    return latest(Location.of(dir), warnings).map(Location::localPath);
   }
 
   /**
@@ -58,8 +88,9 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
    *
    * @param warnings receives one line for each newer checkpoint skipped as damaged
    */
-  public static Optional<Path> latest(Path dir, java.util.function.Consumer<String> warnings) throws IOException {
-    for (Path p : complete(dir)) {
+  public static Optional<Location> latest(Location dir, java.util.function.Consumer<String> warnings)
+      throws IOException {
+    for (Location p : complete(dir)) {
       Optional<String> damage = damage(p);
       if (damage.isEmpty()) {
         return Optional.of(p);
@@ -71,30 +102,33 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
 
   /** Complete checkpoints ({@code step-N} with both files), newest first. */
   public static java.util.List<Path> complete(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      return java.util.List.of();
+    return complete(Location.of(dir)).stream().map(Location::localPath).toList();
+  }
+
+  /** Complete checkpoints ({@code step-N} with both files), newest first; empty if {@code dir} is missing. */
+  public static java.util.List<Location> complete(Location dir) throws IOException {
+    java.util.List<Location> found = new java.util.ArrayList<>();
+    for (Location p : dir.list()) {
+      if (p.name().matches("step-\\d+") && p.resolve(STATE).isFile() && p.resolve(MODEL).isFile()) {
+        found.add(p);
+      }
     }
-    try (Stream<Path> entries = Files.list(dir)) {
-      return entries
-          .filter(p -> p.getFileName().toString().matches("step-\\d+"))
-          .filter(p -> Files.isRegularFile(p.resolve(STATE)) && Files.isRegularFile(p.resolve(MODEL)))
-          .sorted(Comparator.comparingLong((Path p) -> Long.parseLong(p.getFileName().toString().substring(5)))
-              .reversed())
-          .toList();
-    }
+    found.sort(Comparator.comparingLong((Location p) -> Long.parseLong(p.name().substring(5))).reversed());
+    return found;
   }
 
   /**
    * What is wrong with a complete checkpoint, if anything: its state must parse and every entry of
    * its model zip must read to the end with a matching CRC (a truncated or overwritten zip fails).
    */
-  static Optional<String> damage(Path checkpoint) {
+  static Optional<String> damage(Location checkpoint) {
     try {
       readState(checkpoint);
     } catch (IOException | RuntimeException e) {
       return Optional.of(STATE + ": " + e.getMessage());
     }
-    try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(checkpoint.resolve(MODEL).toFile())) {
+    // A remote checkpoint is read from its local copy, which readGraph then reuses.
+    try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(checkpoint.resolve(MODEL).localCopy().toFile())) {
       byte[] buffer = new byte[1 << 16];
       for (var entries = zip.entries(); entries.hasMoreElements(); ) {
         try (var in = zip.getInputStream(entries.nextElement())) {
@@ -111,21 +145,33 @@ public record Checkpoint(int epoch, long nextIndex, long step, long tokens, Stri
 
   /** Deletes all but the newest {@code keep} complete checkpoints under {@code dir}; returns those deleted. */
   public static java.util.List<Path> prune(Path dir, int keep) throws IOException {
-    java.util.List<Path> all = complete(dir);
-    java.util.List<Path> deleted = new java.util.ArrayList<>();
-    for (Path p : all.subList(Math.min(keep, all.size()), all.size())) {
-      FileTrees.deleteRecursively(p);
+    return prune(Location.of(dir), keep).stream().map(Location::localPath).toList();
+  }
+
+  public static java.util.List<Location> prune(Location dir, int keep) throws IOException {
+    java.util.List<Location> all = complete(dir);
+    java.util.List<Location> deleted = new java.util.ArrayList<>();
+    for (Location p : all.subList(Math.min(keep, all.size()), all.size())) {
+      p.delete();
       deleted.add(p);
     }
     return deleted;
   }
 
+  public static Checkpoint readState(Location checkpoint) throws IOException {
+    return JSON.readValue(checkpoint.resolve(STATE).readBytes(), Checkpoint.class);
+  }
+
+  public static ComputationGraph readGraph(Location checkpoint) throws IOException {
+    return dev.distillery.model.ModelZip.restore(checkpoint.resolve(MODEL).localCopy());
+  }
+
   public static Checkpoint readState(Path checkpoint) throws IOException {
-    return JSON.readValue(checkpoint.resolve(STATE).toFile(), Checkpoint.class);
+    return readState(Location.of(checkpoint));
   }
 
   public static ComputationGraph readGraph(Path checkpoint) throws IOException {
-    return dev.distillery.model.ModelZip.restore(checkpoint.resolve(MODEL));
+    return readGraph(Location.of(checkpoint));
   }
 
 }

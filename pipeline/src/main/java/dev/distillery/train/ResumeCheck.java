@@ -2,10 +2,9 @@ package dev.distillery.train;
 
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Progress;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -41,11 +40,11 @@ public final class ResumeCheck {
    * @param checkpoints the run's checkpoint directory
    * @throws ConfigException naming every refused key with its recorded and new value
    */
-  public static void check(String job, Path checkpoints, DistilleryConfig config, Progress progress)
+  public static void check(String job, Location checkpoints, DistilleryConfig config, Progress progress)
       throws IOException {
-    Path recorded = checkpoints.resolve(CONFIG);
-    if (Files.isRegularFile(recorded)) {
-      SortedMap<String, List<String>> changed = config.changedSince(Files.readString(recorded));
+    Location recorded = checkpoints.resolve(CONFIG);
+    if (recorded.isFile()) {
+      SortedMap<String, List<String>> changed = config.changedSince(recorded.readString());
       boolean onPolicy = config.distill().onPolicy() && job.equals("distill");
       Map<String, List<String>> refused = changed.entrySet().stream()
           .filter(e -> !mayChange(e.getKey(), onPolicy))
@@ -67,9 +66,9 @@ public final class ResumeCheck {
    * Records the configuration beside the checkpoints, for the next resume to compare. Called just
    * before training starts, so that a run refused earlier leaves no checkpoint directory behind.
    */
-  public static void record(Path checkpoints, DistilleryConfig config) throws IOException {
-    Files.createDirectories(checkpoints);
-    Files.writeString(checkpoints.resolve(CONFIG), config.toHocon());
+  public static void record(Location checkpoints, DistilleryConfig config) throws IOException {
+    checkpoints.mkdirs();
+    checkpoints.resolve(CONFIG).writeString(config.toHocon());
   }
 
   static boolean mayChange(String key, boolean onPolicy) {

@@ -5,11 +5,11 @@ import dev.distillery.model.Batches;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.Sequence;
 import dev.distillery.model.TokenizedExample;
+import dev.distillery.storage.Location;
 import dev.distillery.util.Progress;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -60,17 +60,17 @@ public final class SparkTrainer {
    * @param heldOut the held-out loss that validation reports and {@code train.keep-best} ranks epochs by; null:
    *     the model's cross-entropy on the validation references
    */
-  public record Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
+  public record Options(Location checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
       Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound,
       ObjIntConsumer<LanguageModel> afterEpoch, HeldOut heldOut) {
-    public Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
+    public Options(Location checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
         Consumer<Map<String, Object>> metrics, String configSha256, Consumer<ComputationGraph> afterRound,
         ObjIntConsumer<LanguageModel> afterEpoch) {
       this(checkpointDir, checkpointEvery, keepCheckpoints, resume, metrics, configSha256, afterRound, afterEpoch,
           null);
     }
 
-    public Options(Path checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
+    public Options(Location checkpointDir, int checkpointEvery, int keepCheckpoints, boolean resume,
         Consumer<Map<String, Object>> metrics, String configSha256) {
       this(checkpointDir, checkpointEvery, keepCheckpoints, resume, metrics, configSha256, graph -> { },
           (model, epoch) -> { });
@@ -184,7 +184,7 @@ public final class SparkTrainer {
     double secondsBefore = 0;
     int startEpoch = 1;
     ComputationGraph net = network;
-    Optional<Path> resumeFrom = Optional.empty();
+    Optional<Location> resumeFrom = Optional.empty();
     try {
       if (options.resume() && options.checkpointDir() != null) {
         resumeFrom = Checkpoint.latest(options.checkpointDir(), progress::line);

@@ -7,7 +7,9 @@ import dev.distillery.corpus.Tokenization;
 import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
+import dev.distillery.storage.Location;
 import dev.distillery.tokenizer.BpeTokenizer;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.util.Hashing;
 import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
@@ -39,7 +41,7 @@ public final class TrainPipeline {
 
   /** What a train run did, also written into {@code model.json}'s provenance. */
   public record Summary(
-      Map<String, Object> corpus, SparkTrainer.Result training, Path modelDir) {}
+      Map<String, Object> corpus, SparkTrainer.Result training, Location modelDir) {}
 
   /** Where {@code train} keeps its checkpoints (and the tokenizer they go with), inside the model directory. */
   public static final String CHECKPOINTS = "checkpoints";
@@ -55,15 +57,21 @@ public final class TrainPipeline {
    */
   public static Summary run(SparkSession spark, DistilleryConfig config, String input, Path output, boolean resume,
       Progress progress) throws IOException {
-    Path checkpoints = output.resolve(CHECKPOINTS);
-    Path savedTokenizer = checkpoints.resolve(dev.distillery.model.ModelBundle.TOKENIZER_FILE);
+    return run(spark, config, input, Location.of(output), resume, progress);
+  }
+
+  /** @param output the model directory on any file system ({@link Location}) */
+  public static Summary run(SparkSession spark, DistilleryConfig config, String input, Location output,
+      boolean resume, Progress progress) throws IOException {
+    Location checkpoints = output.resolve(CHECKPOINTS);
+    Location savedTokenizer = checkpoints.resolve(dev.distillery.model.ModelBundle.TOKENIZER_FILE);
     // Complete checkpoints only: a run that failed before its first one left nothing to continue.
     if (!resume && !Checkpoint.complete(checkpoints).isEmpty()) {
       throw new dev.distillery.config.ConfigException("Cannot train: output already holds checkpoints "
           + "(pass --resume to continue them, or choose another directory): " + output);
     }
     // A finished model is never replaced in place: a failed run would leave it mixed with the new one's files.
-    if (!resume && java.nio.file.Files.exists(output.resolve(ModelBundle.META_FILE))) {
+    if (!resume && output.resolve(ModelBundle.META_FILE).exists()) {
       throw new dev.distillery.config.ConfigException("Cannot train: output already holds a model "
           + "(choose another directory, or delete it first): " + output);
     }
@@ -78,10 +86,14 @@ public final class TrainPipeline {
         read.rejected(), read.inputRows(), read.acceptedRows(), read.rejectedByReason());
 
     String init = config.train().init();
-    LanguageModel start = init.isEmpty() ? null : ModelBundle.load(Path.of(init));
+    LanguageModel start = init.isEmpty() ? null : ModelBundle.load(Location.of(init));
     BpeTokenizer tokenizer;
-    if (resume && java.nio.file.Files.isRegularFile(savedTokenizer)) {
-      tokenizer = BpeTokenizer.load(savedTokenizer);
+    if (resume && savedTokenizer.isFile()) {
+      if (!(TextTokenizer.load(savedTokenizer) instanceof BpeTokenizer saved)) {
+        throw new dev.distillery.errors.DataException("Cannot resume train: the checkpoints' tokenizer is not a "
+            + "Distillery BPE: " + savedTokenizer);
+      }
+      tokenizer = saved;
       progress.line("tokenizer: %d tokens (sha256 %s), the checkpoints' own", tokenizer.vocabSize(),
           tokenizer.sha256().substring(0, 12));
     } else if (start != null) {
@@ -98,7 +110,7 @@ public final class TrainPipeline {
       progress.line("tokenizer: %d tokens (sha256 %s)", tokenizer.vocabSize(), tokenizer.sha256().substring(0, 12));
     }
     if (config.train().checkpointEvery() > 0) {
-      java.nio.file.Files.createDirectories(checkpoints);
+      checkpoints.mkdirs();
       tokenizer.save(savedTokenizer);
     }
 
@@ -138,10 +150,10 @@ public final class TrainPipeline {
     }
     progress.line("model: %s, %d parameters%s", config.model(), model.graph().numParams(),
         start == null ? "" : ", initialized from " + init);
-    Path metrics = output.resolve("metrics.jsonl");
-    java.nio.file.Files.createDirectories(output);
+    Location metrics = output.resolve("metrics.jsonl");
+    output.mkdirs();
     if (!resume) {
-      java.nio.file.Files.deleteIfExists(metrics);
+      metrics.delete();
     }
     SparkTrainer.Options options = new SparkTrainer.Options(
         config.train().checkpointEvery() > 0 ? checkpoints : null, config.train().checkpointEvery(),
@@ -180,10 +192,9 @@ public final class TrainPipeline {
 
   private static final com.fasterxml.jackson.databind.ObjectMapper JSON = dev.distillery.util.Json.MAPPER;
 
-  private static void appendLine(Path file, Map<String, Object> metrics) {
+  private static void appendLine(Location file, Map<String, Object> metrics) {
     try {
-      java.nio.file.Files.writeString(file, JSON.writeValueAsString(metrics) + "\n",
-          java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+      file.appendLine(JSON.writeValueAsString(metrics));
     } catch (IOException e) {
       throw new java.io.UncheckedIOException("Cannot write metrics: " + e.getMessage() + ": " + file, e);
     }

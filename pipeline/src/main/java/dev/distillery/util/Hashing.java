@@ -26,12 +26,17 @@ public final class Hashing {
   }
 
   public static String sha256(Path file) throws IOException {
-    MessageDigest digest = sha256Digest();
     try (InputStream in = Files.newInputStream(file)) {
-      byte[] buffer = new byte[1 << 16];
-      for (int n; (n = in.read(buffer)) > 0; ) {
-        digest.update(buffer, 0, n);
-      }
+      return sha256(in);
+    }
+  }
+
+  /** sha256 of everything left in {@code in}, which stays open. */
+  public static String sha256(InputStream in) throws IOException {
+    MessageDigest digest = sha256Digest();
+    byte[] buffer = new byte[1 << 16];
+    for (int n; (n = in.read(buffer)) > 0; ) {
+      digest.update(buffer, 0, n);
     }
     return HexFormat.of().formatHex(digest.digest());
   }

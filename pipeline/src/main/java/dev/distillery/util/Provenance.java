@@ -1,8 +1,6 @@
 package dev.distillery.util;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -57,8 +55,5 @@ public final class Provenance {
     return "unknown";
   }
 
-  public static void writeJson(Path file, Object value) throws IOException {
-    Files.createDirectories(file.toAbsolutePath().getParent());
-    Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), value);
-  }
+
 }

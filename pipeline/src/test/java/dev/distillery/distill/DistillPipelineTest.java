@@ -186,7 +186,7 @@ class DistillPipelineTest {
     assertTrue(sampled >= rows, "on-policy samples " + sampled + " for " + rows + " rows");
     List<Double> l = losses(out);
     assertTrue(l.stream().allMatch(Double::isFinite), "losses " + l);
-    assertTrue(Files.exists(s.student().resolve(ModelBundle.MODEL_FILE)));
+    assertTrue(Files.exists(s.student().localPath().resolve(ModelBundle.MODEL_FILE)));
   }
 
   @Test

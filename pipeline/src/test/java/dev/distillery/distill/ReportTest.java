@@ -1,8 +1,6 @@
 package dev.distillery.distill;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
+import dev.distillery.storage.Location;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +14,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.w3c.dom.Document;
 import org.w3c.dom.NodeList;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ReportTest {
   @TempDir Path dir;
@@ -53,7 +53,7 @@ class ReportTest {
         "{\"epoch\":1,\"greedyChrf\":8.5}\n{\"epoch\":2,\"greedyChrf\":11.25}\n");
     Path html = dir.resolve("report.html");
 
-    Report.write(html, "hybrid", metrics, List.of(6.0, 4.5, Double.NaN, 3.9), List.of());
+    Report.write(Location.of(html), "hybrid", Location.of(metrics), List.of(6.0, 4.5, Double.NaN, 3.9), List.of());
 
     List<Chart> charts = charts(Files.readString(html));
     assertEquals(4, charts.size(), "training loss, held-out loss, gate, chrF");

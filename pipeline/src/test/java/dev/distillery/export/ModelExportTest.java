@@ -1,10 +1,5 @@
 package dev.distillery.export;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigException;
@@ -15,6 +10,7 @@ import dev.distillery.model.LanguageModel;
 import dev.distillery.model.ModelBundle;
 import dev.distillery.prepare.Manifest;
 import dev.distillery.prepare.PreparePipeline;
+import dev.distillery.storage.Location;
 import dev.distillery.testing.TestSpark;
 import dev.distillery.testing.TinyModels;
 import dev.distillery.tokenizer.BpeTokenizer;
@@ -32,6 +28,10 @@ import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code export} end to end, on a transformer trained in the test from the bundled sample: the
@@ -149,7 +149,7 @@ class ModelExportTest {
     LanguageModel student = ModelBundle.load(summary.student());
     assertEquals(tokenizer.vocabSize(), student.vocabSize());
     Path again = dir.resolve("student-export");
-    ModelExport.run(summary.student(), again, false, false, QUIET);
+    ModelExport.run(summary.student(), Location.of(again), false, false, QUIET);
     assertArrayEquals(Files.readAllBytes(export.resolve("tokenizer.json")), Files.readAllBytes(again.resolve("tokenizer.json")));
     String studentCard = Files.readString(again.resolve("README.md"));
     assertTrue(studentCard.contains("| loss | " + config.distill().objective().name() + " |")

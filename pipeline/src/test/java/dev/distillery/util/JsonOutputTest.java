@@ -1,16 +1,16 @@
 package dev.distillery.util;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.distillery.storage.Location;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class JsonOutputTest {
   @TempDir Path dir;
@@ -25,7 +25,7 @@ class JsonOutputTest {
     m.put("row", new Scores(Double.NEGATIVE_INFINITY, Float.NaN));
     m.put("steps", 7);
     Path file = dir.resolve("summary.json");
-    Provenance.writeJson(file, m);
+    Location.of(file).writeJson(m);
 
     JsonNode n = new ObjectMapper().readTree(file.toFile());
     assertTrue(n.get("loss").isNull(), n.toString());
