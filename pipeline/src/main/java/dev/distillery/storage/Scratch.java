@@ -60,25 +60,6 @@ public final class Scratch {
   }
 
   /**
-   * Writes a tree locally with {@code writer} and then makes it {@code target}: in place when the
-   * target is local, else staged here and {@link Location#replaceWith uploaded} whole.
-   */
-  public static void writeTree(Location target, TreeWriter writer) throws IOException {
-    if (target.isLocal()) {
-      writer.write(target.localPath());
-      return;
-    }
-    Path staged = newDirectory("upload");
-    try {
-      Path tree = staged.resolve(target.name());
-      writer.write(tree);
-      target.replaceWith(tree);
-    } finally {
-      FileTrees.deleteRecursively(staged);
-    }
-  }
-
-  /**
    * Writes files into the directory {@code target} with {@code writer}: in place when local, else
    * into a staging directory here whose files are then uploaded one by one, each renamed over its
    * old version ({@link Location#write}); other files already in {@code target} stay.
