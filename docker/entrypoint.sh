@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Entrypoint of the Distillery images.
 #   driver|executor ...   Spark on Kubernetes: hand over to Spark's own entrypoint.
-#   spark-submit ...      spark-submit with Distillery's jars and the Java 17 flags.
+#   spark-submit ...      spark-submit with the Java 17 flags (the shaded jar is in $SPARK_HOME/jars).
 #   <command> ...         a Distillery command (train, prepare, distill, ...) in Spark local mode.
 set -euo pipefail
 HOME_DIR="${DISTILLERY_HOME:-/opt/distillery}"
 opens=$(sed -n 's/^java17\.opens=//p' "$HOME_DIR/conf/java17.properties")
-jars=$(find "$HOME_DIR/lib" -name '*.jar' | sort | paste -sd, -)
+JAR="${SPARK_HOME:-/opt/spark}/jars/distillery.jar"
 case "${1:-}" in
   driver|executor)
     exec /opt/entrypoint.sh "$@" ;;
@@ -15,11 +15,10 @@ case "${1:-}" in
     exec "${SPARK_HOME:-/opt/spark}/bin/spark-submit" \
       --conf "spark.driver.extraJavaOptions=$opens" --conf "spark.executor.extraJavaOptions=$opens" \
       --conf spark.executorEnv.OMP_NUM_THREADS=1 \
-      --conf "spark.executor.resource.gpu.discoveryScript=$HOME_DIR/conf/gpu-discovery.sh" \
-      --jars "$jars" "$@" ;;
+      --conf "spark.executor.resource.gpu.discoveryScript=$HOME_DIR/conf/gpu-discovery.sh" "$@" ;;
   ""|-h|--help)
-    exec "$0" spark-submit --master 'local[*]' --class dev.distillery.jobs.Distillery "$HOME_DIR/distillery-jobs.jar" --help ;;
+    exec "$0" spark-submit --master 'local[*]' --class dev.distillery.jobs.Distillery "$JAR" --help ;;
   *)
     exec "$0" spark-submit --master "${DISTILLERY_MASTER:-local[*]}" --class dev.distillery.jobs.Distillery \
-      "$HOME_DIR/distillery-jobs.jar" "$@" ;;
+      "$JAR" "$@" ;;
 esac

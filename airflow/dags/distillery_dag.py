@@ -1,7 +1,8 @@
 """Airflow DAG: prepare -> distill -> evaluate on Spark with SparkSubmitOperator.
 
-Airflow Variables: distillery_jar (the jobs jar), distillery_jars (its dependency jars, comma-separated,
-as spark-submit --jars takes them), distillery_base_dir, distillery_corpus, distillery_heldout (the pairs
+Airflow Variables: distillery_jar (the shaded jobs jar, jobs/target/distillery.jar, which carries every
+dependency Spark does not ship: e.g. hdfs:///apps/distillery.jar, or local:///opt/spark/jars/distillery.jar
+in the Docker image), distillery_base_dir, distillery_corpus, distillery_heldout (the pairs
 evaluate scores; never the training corpus), distillery_teacher and distillery_config. Connection:
 spark_default. Nothing is read from disk when the scheduler parses this file.
 
@@ -17,7 +18,6 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 import distillery_tasks
 
 JAR = "{{ var.value.distillery_jar }}"
-JARS = "{{ var.value.distillery_jars }}"
 
 with DAG(
     dag_id="distillery",
@@ -39,7 +39,6 @@ with DAG(
             name="distillery-" + task_id,
             conn_id="spark_default",
             application=JAR,
-            jars=JARS,
             java_class=task["java_class"],
             application_args=task["application_args"],
             conf=task["conf"],

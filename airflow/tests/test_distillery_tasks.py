@@ -1,11 +1,11 @@
 """Tests of the DAG's task arguments (Airflow cannot be installed here; Jinja is Debian's python3-jinja2).
 
 Renders the DAG's own Jinja templates with real Jinja for hostile run ids, and each task's
-spark-submit command for a sample run id, which it runs against the real jobs jar on the bundled
-sample through Spark's own SparkSubmit (bin/spark-submit-local).
-Run: python3 airflow/tests/test_distillery_tasks.py  (after mvn package)
+spark-submit command for a sample run id, which it runs on the bundled sample as SparkSubmitOperator
+would: the shaded jar (jobs/target/distillery.jar) submitted with the bin/spark-submit of a Spark home
+that holds only Spark's own jars (bin/stock-spark-home).
+Run: python3 airflow/tests/test_distillery_tasks.py  (after mvn package and bin/stock-spark-home)
 """
-import glob
 import json
 import os
 import subprocess
@@ -23,11 +23,8 @@ SAMPLE = os.path.join(REPO, "data", "sample", "es-en.tiny.jsonl")
 HELDOUT = os.path.join(REPO, "data", "sample", "es-en.tiny-heldout.jsonl")
 
 
-def jobs_jar():
-    jars = [j for j in glob.glob(os.path.join(REPO, "jobs", "target", "distillery-jobs-*.jar"))]
-    if not jars:
-        raise unittest.SkipTest("jobs jar not built (run mvn package first)")
-    return jars[0]
+SHADED_JAR = os.path.join(REPO, "jobs", "target", "distillery.jar")
+STOCK_SPARK_SUBMIT = os.path.join(REPO, "target", "stock-spark", "bin", "spark-submit")
 
 
 class TaskArgsTest(unittest.TestCase):
@@ -141,12 +138,14 @@ class DagTemplatesTest(unittest.TestCase):
 
 class RenderedCommandsRunTest(unittest.TestCase):
     def test_rendered_spark_submit_commands_succeed_on_the_sample(self):
-        jar = jobs_jar()
-        submit = os.path.join(REPO, "bin", "spark-submit-local")
+        for needed in (SHADED_JAR, STOCK_SPARK_SUBMIT):
+            self.assertTrue(os.path.exists(needed), "missing %s (mvn package; bin/stock-spark-home)" % needed)
+        jar, submit = SHADED_JAR, STOCK_SPARK_SUBMIT
         opens = distillery_tasks.read_java17_opens(os.path.join(REPO, distillery_tasks.JAVA17_PROPERTIES))
         with tempfile.TemporaryDirectory() as tmp:
             teacher = os.path.join(tmp, "teacher")
-            train = [submit, "--master", "local[2]", "--class", distillery_tasks.MAIN_CLASS, jar, "train",
+            train = [submit, "--master", "local[2]", "--conf", "spark.driver.extraJavaOptions=" + opens,
+                     "--class", distillery_tasks.MAIN_CLASS, jar, "train",
                      "--config", TINY, "--input", SAMPLE, "--output", teacher, "--set", "train.epochs=1"]
             self.run_ok(train)
             tasks = distillery_tasks.task_args("manual__2026-11-22T10:00:00+00:00", tmp, SAMPLE, teacher, HELDOUT,

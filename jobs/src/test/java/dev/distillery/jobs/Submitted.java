@@ -41,12 +41,17 @@ final class Submitted implements AutoCloseable {
     }
     cmd.addAll(List.of("--class", Distillery.class.getName(), JOBS_JAR.toString()));
     cmd.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(cmd).directory(REPO.toFile()).redirectErrorStream(true)
-        .redirectOutput(log.toFile());
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(REPO.toFile());
     // Executors of a local-cluster run from the assembled Spark home (bin/spark-home), not a user's.
     pb.environment().remove("SPARK_HOME");
     pb.environment().put("DISTILLERY_JAVA_OPTS", "-Xmx3g");
-    return new Submitted(pb.start(), log);
+    return start(pb, log);
+  }
+
+  /** Starts a prepared command (its working directory and environment set), output to {@code log}. */
+  static Submitted start(ProcessBuilder command, Path log) throws IOException {
+    command.redirectErrorStream(true).redirectOutput(log.toFile());
+    return new Submitted(command.start(), log);
   }
 
   /** Waits for the job to end; returns its exit code. */
