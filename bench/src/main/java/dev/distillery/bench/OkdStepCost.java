@@ -2,6 +2,7 @@ package dev.distillery.bench;
 
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
 import dev.distillery.loss.DistillExample;
 import dev.distillery.model.Architecture;
 import dev.distillery.model.Batches;
@@ -35,7 +36,7 @@ public final class OkdStepCost {
     List<TokenizedExample> fitting = Samples.tokenized(pairs, tok, c.model().maxTokens());
     List<TokenizedExample> refs = fitting.subList(0, Math.min(fitting.size(), c.train().batchPerWorker()));
     List<DistillExample> batch = refs.stream().map(e -> new DistillExample(e.id(), e.tokens(), e.targetStart(),
-        DistillExample.Role.REFERENCE, new float[0], true)).toList();
+        Objective.Role.REFERENCE, new float[0], true)).toList();
     long positions = refs.stream().mapToLong(e -> e.tokens().length - 1).sum();
 
     LanguageModel teacher = LanguageModel.create(c.model(), tok, c.train().seed(), c.train().learningRate());

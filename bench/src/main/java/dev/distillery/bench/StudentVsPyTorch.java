@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigLoader;
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
 import dev.distillery.distill.DistillBatches;
 import dev.distillery.distill.LossPlan;
 import dev.distillery.loss.BucketLoss;
@@ -53,7 +54,7 @@ public final class StudentVsPyTorch {
     List<DistillExample> examples = new ArrayList<>();
     for (TokenizedExample e : Samples.tokenized(pairs.subList(0, Math.min(pairs.size(), batch * 40)), tok,
         shape.maxTokens())) {
-      examples.add(new DistillExample(e.id(), e.tokens(), e.targetStart(), DistillExample.Role.TOKEN,
+      examples.add(new DistillExample(e.id(), e.tokens(), e.targetStart(), Objective.Role.TOKEN,
           randomTargets(e.tokens(), e.targetStart(), k, tok.vocabSize(), random), true));
     }
     examples.sort(Comparator.comparingInt(e -> e.tokens().length));

@@ -25,8 +25,63 @@ public sealed interface Objective extends Serializable {
     return false;
   }
 
+  /** Which sequence of a targets row a training example is, and so which loss terms it feeds. */
+  enum Role {
+    /** The reference y*, cross-entropy only (ce, okd). */
+    REFERENCE,
+    /** The reference y* with the teacher's distributions (kl, uld, the token-level half of hybrid). */
+    TOKEN,
+    /** The teacher's beam output, cross-entropy only (seqkd, the sentence-level half of hybrid). */
+    SENTENCE,
+    /** A teacher (or student) output with the teacher's distributions along it (the divergences). */
+    DIVERGENCE
+  }
+
+  /** The roles a targets row is expanded into, in order. */
+  List<Role> roles();
+
+  /**
+   * {@code {w_ce, w_div}} for a sequence of this role: cross-entropy on the reference and beam roles,
+   * the divergence alone on teacher prefixes; an objective that mixes the two says how.
+   *
+   * @param gate the hybrid's learned-gate log-variances {@code s1, s2} and the training progress (read
+   *     only by {@link Hybrid})
+   */
+  default float[] weights(Role role, GateState gate) {
+    return role == Role.DIVERGENCE ? new float[] {0, 1} : new float[] {1, 0};
+  }
+
+  /**
+   * Whether the loss means the same thing at every point of training, so that its value on held-out
+   * targets can rank epochs.
+   */
+  default boolean comparableAcrossEpochs() {
+    return true;
+  }
+
+  /** The hybrid gate {@code g} at this point of training; 0 for objectives without one. */
+  default double gate(GateState gate) {
+    return 0;
+  }
+
+  /** Whether training learns gate weights alongside the student (the hybrid's learned gate). */
+  default boolean learnsGate() {
+    return false;
+  }
+
+  /**
+   * What a gate reads at one point of training: the fraction done in [0, 1] and, for a learned gate,
+   * its log-variances {@code s1} (token level) and {@code s2} (sentence level).
+   */
+  record GateState(double progress, double s1, double s2) {}
+
   /** Cross-entropy on the references alone: the baseline every KD loss is compared with. */
   record CrossEntropy() implements Objective {
+    @Override
+    public List<Role> roles() {
+      return List.of(Role.REFERENCE);
+    }
+
     @Override
     public String name() {
       return "ce";
@@ -42,6 +97,16 @@ public sealed interface Objective extends Serializable {
 
     public TokenKd {
       Checks.fraction("distill.kd-weight", kdWeight);
+    }
+
+    @Override
+    public List<Role> roles() {
+      return List.of(Role.TOKEN);
+    }
+
+    @Override
+    public float[] weights(Role role, GateState gate) {
+      return role == Role.TOKEN ? new float[] {(float) (1 - kdWeight), (float) kdWeight} : Objective.super.weights(role, gate);
     }
 
     @Override
@@ -66,6 +131,16 @@ public sealed interface Objective extends Serializable {
     }
 
     @Override
+    public List<Role> roles() {
+      return List.of(Role.TOKEN);
+    }
+
+    @Override
+    public float[] weights(Role role, GateState gate) {
+      return role == Role.TOKEN ? new float[] {(float) (1 - kdWeight), (float) kdWeight} : Objective.super.weights(role, gate);
+    }
+
+    @Override
     public String name() {
       return "uld";
     }
@@ -73,6 +148,11 @@ public sealed interface Objective extends Serializable {
 
   /** Sentence-level KD: cross-entropy on the teacher's beam outputs (Kim and Rush 2016). */
   record SeqKd() implements Objective {
+    @Override
+    public List<Role> roles() {
+      return List.of(Role.SENTENCE);
+    }
+
     @Override
     public String name() {
       return "seqkd";
@@ -84,6 +164,38 @@ public sealed interface Objective extends Serializable {
     @Override
     public boolean readsStoredBuckets() {
       return true;
+    }
+
+    @Override
+    public List<Role> roles() {
+      return List.of(Role.TOKEN, Role.SENTENCE);
+    }
+
+    /** The token-level half weighted by {@code g} (or {@code e^{−s1}}), the sentence-level by {@code 1−g} (or {@code e^{−s2}}). */
+    @Override
+    public float[] weights(Role role, GateState state) {
+      double[] terms = gate.terms(state);
+      return switch (role) {
+        case TOKEN -> new float[] {0, (float) terms[0]};
+        case SENTENCE -> new float[] {(float) terms[1], 0};
+        default -> Objective.super.weights(role, state);
+      };
+    }
+
+    /** Not for a scheduled or learned gate: the weights move during training. */
+    @Override
+    public boolean comparableAcrossEpochs() {
+      return gate instanceof Gate.Fixed;
+    }
+
+    @Override
+    public double gate(GateState state) {
+      return gate.value(state);
+    }
+
+    @Override
+    public boolean learnsGate() {
+      return gate instanceof Gate.Learned;
     }
 
     @Override
@@ -111,6 +223,11 @@ public sealed interface Objective extends Serializable {
     }
 
     @Override
+    public List<Role> roles() {
+      return List.of(Role.DIVERGENCE);
+    }
+
+    @Override
     public String name() {
       return kind.name().toLowerCase(Locale.ROOT);
     }
@@ -119,6 +236,17 @@ public sealed interface Objective extends Serializable {
   /** Online KD (Rao et al. 2024): LoRA modules on the frozen teacher train with the student ({@code distill.okd}). */
   record Online() implements Objective {
     @Override
+    public List<Role> roles() {
+      return List.of(Role.REFERENCE); // the teacher is live: no stored distribution is read
+    }
+
+    /** Its loss lives in the teacher-and-student graph, whose modules move. */
+    @Override
+    public boolean comparableAcrossEpochs() {
+      return false;
+    }
+
+    @Override
     public String name() {
       return "okd";
     }
@@ -126,18 +254,50 @@ public sealed interface Objective extends Serializable {
 
   /** The hybrid's gate {@code g}. */
   sealed interface Gate extends Serializable {
+    /** {@code g} at this point of training. */
+    double value(GateState state);
+
+    /** The weights of the token- and sentence-level terms: {@code {g, 1−g}} unless the gate is learned. */
+    default double[] terms(GateState state) {
+      double g = value(state);
+      return new double[] {g, 1 - g};
+    }
+
     /** {@code g} fixed at {@code distill.gate-value}. */
     record Fixed(double value) implements Gate {
       public Fixed {
         Checks.fraction("distill.gate-value", value);
       }
+
+      @Override
+      public double value(GateState state) {
+        return value;
+      }
     }
 
     /** {@code g} from 1 (token level) to 0 (sentence level) over training. */
-    record Scheduled() implements Gate {}
+    record Scheduled() implements Gate {
+      @Override
+      public double value(GateState state) {
+        return 1.0 - state.progress();
+      }
+    }
 
-    /** Uncertainty weighting: the two losses weighted {@code e^{−s1}}, {@code e^{−s2}}, trained alongside. */
-    record Learned() implements Gate {}
+    /**
+     * Uncertainty weighting: the two losses weighted {@code e^{−s1}}, {@code e^{−s2}}, trained alongside;
+     * {@code g = e^{−s1}/(e^{−s1}+e^{−s2})}.
+     */
+    record Learned() implements Gate {
+      @Override
+      public double value(GateState state) {
+        return Math.exp(-state.s1()) / (Math.exp(-state.s1()) + Math.exp(-state.s2()));
+      }
+
+      @Override
+      public double[] terms(GateState state) {
+        return new double[] {Math.exp(-state.s1()), Math.exp(-state.s2())};
+      }
+    }
   }
 
   /** The divergences beside forward KL. */
@@ -167,11 +327,7 @@ public sealed interface Objective extends Serializable {
     Checks.fraction("distill.kd-weight", kdWeight);
     Checks.oneOf("distill.prefix", prefix, "teacher", "student");
     Prefix from = Prefix.valueOf(prefix.toUpperCase(Locale.ROOT));
-    if (from == Prefix.STUDENT && List.of("ce", "kl", "seqkd", "hybrid", "uld", "okd").contains(loss)) {
-      throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
-          + "sampled prefixes (distill.loss = rkl, js, tvd, skl, srkl or gjsd): " + loss);
-    }
-    return switch (loss) {
+    Objective objective = switch (loss) {
       case "ce" -> new CrossEntropy();
       case "kl" -> new TokenKd(kdWeight);
       case "uld" -> new Uld(kdWeight);
@@ -192,5 +348,19 @@ public sealed interface Objective extends Serializable {
         });
       }
     };
+    if (from == Prefix.STUDENT && !(objective instanceof FDivergence)) {
+      throw new ConfigException("Cannot configure distill: distill.prefix = student needs a divergence on "
+          + "sampled prefixes (distill.loss = " + divergenceNames() + "): " + loss);
+    }
+    return objective;
+  }
+
+  /** The divergences' {@code distill.loss} names, for messages. */
+  private static String divergenceNames() {
+    List<String> names = new java.util.ArrayList<>();
+    for (Kind kind : Kind.values()) {
+      names.add(kind.name().toLowerCase(Locale.ROOT));
+    }
+    return String.join(", ", names.subList(0, names.size() - 1)) + " or " + names.get(names.size() - 1);
   }
 }

@@ -63,38 +63,6 @@ public final class DistillPipeline {
   public record Summary(Location student, List<SystemScores> table, List<Double> validationLoss, long steps, double seconds,
       double tokensPerSecond) {}
 
-  /** Held-out sequences per minibatch when the objective is scored on them. */
-  private static final int HELD_OUT_BATCH = 32;
-
-  /**
-   * The objective itself on the held-out targets (teacher prefixes, weights as at the end of training),
-   * what validation reports and keep-best ranks by: the references' cross-entropy would rank an rkl
-   * student's first epoch best (measured: 6.77 nats against 6.86 at the last, a student that ends 70% of
-   * reference positions with end-of-sequence).
-   */
-  private static SparkTrainer.HeldOut heldOutLoss(List<Row> held, Targets.Expander expander, LossPlan plan, int k,
-      String name) {
-    List<DistillExample> examples = new ArrayList<>();
-    for (Row r : held) {
-      examples.addAll(expander.expand(r));
-    }
-    return new SparkTrainer.HeldOut(name + " on held-out targets", graph -> {
-      // DL4J's score is the loss summed over each sequence's positions, averaged over sequences, plus
-      // the weight-decay term: per target token without it, like the training loss.
-      double regularization = graph.calcRegularizationScore(true);
-      double sum = 0;
-      long positions = 0;
-      for (int from = 0; from < examples.size(); from += HELD_OUT_BATCH) {
-        List<DistillExample> batch = examples.subList(from, Math.min(examples.size(), from + HELD_OUT_BATCH));
-        sum += (graph.score(DistillBatches.dataSet(batch, plan, k, 1.0), false) - regularization) * batch.size();
-        for (DistillExample e : batch) {
-          positions += e.targetTokens();
-        }
-      }
-      return positions == 0 ? Double.NaN : sum / positions;
-    });
-  }
-
   /**
    * On resume, keeps the lines of a JSONL log whose {@code field} is below {@code bound} (what the
    * resumed checkpoint holds) and drops the rest, so a run killed after its last checkpoint continues
@@ -239,7 +207,7 @@ public final class DistillPipeline {
       }
     }, config.hash(), afterRound, StudentEvaluation.evaluateEachEpoch(evaluation, held, config, k, liveTeacher, bridge, progress));
     if (plan.comparableAcrossEpochs()) {
-      options = options.withHeldOut(heldOutLoss(held, expander, plan, k, d.objective().name()));
+      options = options.withHeldOut(DistillBatches.heldOutLoss(held, expander, plan, k, d.objective().name()));
     }
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     if (d.checkpointEvery() > 0) {
@@ -269,24 +237,9 @@ public final class DistillPipeline {
 
     // Evaluation beside the teacher (its stored beam outputs) and the baseline.
     List<Row> evalRows = held.subList(0, Math.min(held.size(), d.evalExamples()));
-    List<SystemScores> table = new ArrayList<>();
-    table.add(liveTeacher != null
-        ? StudentEvaluation.scores("teacher", liveTeacher, evalRows, config, k, liveTeacher, bridge, progress)
-        : StudentEvaluation.storedTeacherScores(evalRows, teacherTokenizer));
-    if (adapted != null) {
-      table.add(StudentEvaluation.scores("adapted teacher", adapted, evalRows, config, k, liveTeacher, bridge, progress));
-    }
-    table.add(StudentEvaluation.scores("student (" + d.objective().name() + ")", result.model(), evalRows, config, k, liveTeacher, bridge, progress));
-    if (baseline != null) {
-      table.add(StudentEvaluation.scores("baseline", ModelBundle.load(baseline), evalRows, config, k, liveTeacher, bridge, progress));
-    }
-    progress.line("%n%-22s %9s %9s %9s %9s %10s %10s %10s %9s", "system", "greedy BLEU", "chrF", "beam BLEU", "chrF",
-        "ref ppl", "bucket KL", "vocab KL", "</s> top");
-    for (SystemScores s : table) {
-      progress.line("%-22s %9s %9s %9.2f %9.2f %10.2f %10.4f %10s %9s", s.system(), StudentEvaluation.fmt(s.greedyBleu()),
-          StudentEvaluation.fmt(s.greedyChrf()), s.beamBleu(), s.beamChrf(), s.referencePerplexity(), s.bucketKl(), StudentEvaluation.fmt4(s.vocabKl()),
-          StudentEvaluation.fmt(100 * s.eosArgmax()) + "%");
-    }
+    List<SystemScores> table = StudentEvaluation.compare(evalRows, "student (" + d.objective().name() + ")",
+        result.model(), adapted, baseline, liveTeacher, teacherTokenizer, config, k, bridge, progress);
+    SystemScores.print(table, progress);
     Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
         result.tokensPerSecond());
     Map<String, Object> json = new LinkedHashMap<>();

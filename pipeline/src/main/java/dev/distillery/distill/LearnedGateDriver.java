@@ -37,8 +37,8 @@ final class LearnedGateDriver {
         gate.set(s.path(0).asDouble(0), s.path(1).asDouble(0));
       }
     }
-    List<DistillExample> tokens = train.filter(e -> e.role() == DistillExample.Role.TOKEN).take(GATE_PROBES);
-    List<DistillExample> sentences = train.filter(e -> e.role() == DistillExample.Role.SENTENCE).take(GATE_PROBES);
+    List<DistillExample> tokens = train.filter(e -> e.role() == Objective.Role.TOKEN).take(GATE_PROBES);
+    List<DistillExample> sentences = train.filter(e -> e.role() == Objective.Role.SENTENCE).take(GATE_PROBES);
     LossPlan divergenceOnly = new LossPlan(new Objective.TokenKd(1.0));
     LossPlan crossEntropyOnly = new LossPlan(new Objective.SeqKd());
     if (tokens.isEmpty() || sentences.isEmpty()) {

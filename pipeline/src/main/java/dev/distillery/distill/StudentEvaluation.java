@@ -219,6 +219,30 @@ final class StudentEvaluation {
     return count == 0 ? Double.NaN : sum / count;
   }
 
+  /**
+   * The comparison distill prints and reports, every system scored on the same held-out rows: the
+   * teacher (live, or its stored beam outputs when it cannot be loaded), the adapted teacher (okd), the
+   * student and, if given, the baseline.
+   *
+   * @param adapted the teacher with its trained LoRA modules, or null; {@code baseline} likewise
+   */
+  static List<SystemScores> compare(List<Row> rows, String student, LanguageModel model, LanguageModel adapted,
+      Location baseline, LanguageModel liveTeacher, TextTokenizer teacherTokenizer, DistilleryConfig config, int k,
+      TokenBridge bridge, Progress progress) throws IOException {
+    List<SystemScores> table = new ArrayList<>();
+    table.add(liveTeacher != null
+        ? scores("teacher", liveTeacher, rows, config, k, liveTeacher, bridge, progress)
+        : storedTeacherScores(rows, teacherTokenizer));
+    if (adapted != null) {
+      table.add(scores("adapted teacher", adapted, rows, config, k, liveTeacher, bridge, progress));
+    }
+    table.add(scores(student, model, rows, config, k, liveTeacher, bridge, progress));
+    if (baseline != null) {
+      table.add(scores("baseline", ModelBundle.load(baseline), rows, config, k, liveTeacher, bridge, progress));
+    }
+    return table;
+  }
+
   private static List<String> decode(LanguageModel model, List<Hypothesis> hyps) {
     return hyps.stream().map(h -> model.tokenizer().decode(h.tokens())).toList();
   }

@@ -1,6 +1,7 @@
 package dev.distillery.distill;
 
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
 import dev.distillery.decode.Decoder;
 import dev.distillery.decode.Hypothesis;
 import dev.distillery.loss.DistillExample;
@@ -69,7 +70,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
     List<Random> randoms = new ArrayList<>();
     for (int i = 0; i < batch.size(); i++) {
       DistillExample e = batch.get(i);
-      if (e.role() == DistillExample.Role.DIVERGENCE) {
+      if (e.role() == Objective.Role.DIVERGENCE) {
         onPolicy.add(i);
         prompts.add(Arrays.copyOf(e.tokens(), e.targetStart()));
         // A fresh draw per round: seeded by the example and the snapshot version.

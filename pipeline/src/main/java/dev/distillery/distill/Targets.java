@@ -1,6 +1,7 @@
 package dev.distillery.distill;
 
 import dev.distillery.config.ConfigException;
+import dev.distillery.config.Objective;
 import dev.distillery.loss.CompactLabels;
 import dev.distillery.loss.DistillExample;
 import dev.distillery.model.TokenizedExample;
@@ -70,7 +71,7 @@ public final class Targets {
       String id = row.getAs("id");
       int[] source = sourceIds(row);
       List<DistillExample> out = new ArrayList<>();
-      for (DistillExample.Role role : plan.roles()) {
+      for (Objective.Role role : plan.roles()) {
         switch (role) {
           case REFERENCE, TOKEN -> out.add(example(id, source, row.getAs("reference"), role));
           case SENTENCE -> out.add(example(id, source, row.getAs("beam"), role));
@@ -114,7 +115,7 @@ public final class Targets {
       return text == null ? null : bridge.student().encode(text);
     }
 
-    private DistillExample example(String id, int[] source, Row output, DistillExample.Role role) {
+    private DistillExample example(String id, int[] source, Row output, Objective.Role role) {
       TeacherOutput o = TeacherOutput.read(output);
       if (bridge != null) {
         TokenBridge.Relabeled r = TeacherOutput.relabel(output, bridge, k,
@@ -132,7 +133,7 @@ public final class Targets {
    * @param topIds {@code [n + 1][≥ k]}, {@code topLps} likewise, {@code tails} {@code [n + 1]}
    */
   public static DistillExample example(String id, int[] source, int[] ids, boolean finished, int[][] topIds,
-      float[][] topLps, float[] tails, DistillExample.Role role, int k) {
+      float[][] topLps, float[] tails, Objective.Role role, int k) {
     TokenizedExample seq = TokenizedExample.of(id, source, ids);
     int width = CompactLabels.width(k);
     int positions = tails.length;

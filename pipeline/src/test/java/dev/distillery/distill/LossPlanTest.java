@@ -2,8 +2,10 @@ package dev.distillery.distill;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.distillery.loss.DistillExample.Role;
+import dev.distillery.config.Objective.Role;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -52,5 +54,25 @@ class LossPlanTest {
     LossPlan scheduled = plan("hybrid", 0.5, "scheduled", 0.7);
     assertEquals(1.0, scheduled.gate(0), 1e-12);
     assertEquals(0.25, scheduled.gate(0.75), 1e-12);
+  }
+
+  @Test
+  void onlyObjectivesWhoseLossKeepsItsMeaningRankEpochs() {
+    assertTrue(plan("ce", 0.5, "fixed", 0.5).comparableAcrossEpochs());
+    assertTrue(plan("kl", 0.5, "fixed", 0.5).comparableAcrossEpochs());
+    assertTrue(plan("hybrid", 0.5, "fixed", 0.5).comparableAcrossEpochs(), "a fixed gate keeps the mixture");
+    assertFalse(plan("hybrid", 0.5, "scheduled", 0.5).comparableAcrossEpochs(), "a scheduled gate moves it");
+    assertFalse(plan("hybrid", 0.5, "learned", 0.5).comparableAcrossEpochs(), "so does a learned one");
+    assertFalse(plan("okd", 0.5, "fixed", 0.5).comparableAcrossEpochs(), "okd's loss lives in the pair graph");
+    assertTrue(plan("rkl", 0.5, "fixed", 0.5).comparableAcrossEpochs());
+  }
+
+  @Test
+  void uldMixesLikeKlAndOkdTrainsOnReferences() {
+    assertEquals(List.of(Role.TOKEN), plan("uld", 0.4, "fixed", 0.5).roles());
+    assertArrayEquals(new float[] {0.6f, 0.4f}, plan("uld", 0.4, "fixed", 0.5).weights(Role.TOKEN, 0.5), 1e-6f);
+    assertEquals(List.of(Role.REFERENCE), plan("okd", 0.5, "fixed", 0.5).roles());
+    assertArrayEquals(new float[] {1f, 0f}, plan("okd", 0.5, "fixed", 0.5).weights(Role.REFERENCE, 0.5));
+    assertEquals(0.0, plan("kl", 0.5, "fixed", 0.5).gate(0.5), "no gate outside hybrid");
   }
 }

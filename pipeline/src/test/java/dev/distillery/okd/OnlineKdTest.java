@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.distillery.config.DistilleryConfig;
+import dev.distillery.config.Objective;
 import dev.distillery.loss.DistillExample;
 import dev.distillery.model.Architecture;
 import dev.distillery.model.LanguageModel;
@@ -49,7 +50,7 @@ class OnlineKdTest {
     assertEquals(3, TinyModels.examples(tok, 3, 70).size());
     batch = new ArrayList<>();
     for (TokenizedExample e : TinyModels.examples(tok, 3, 70)) { // short rows keep the gradient check fast
-      batch.add(new DistillExample(e.id(), e.tokens(), e.targetStart(), DistillExample.Role.REFERENCE, new float[0], true));
+      batch.add(new DistillExample(e.id(), e.tokens(), e.targetStart(), Objective.Role.REFERENCE, new float[0], true));
     }
   }
 
