@@ -2,6 +2,8 @@
 # Entrypoint of the Distillery images.
 #   driver|executor ...   Spark on Kubernetes: hand over to Spark's own entrypoint.
 #   spark-submit ...      spark-submit with the Java 17 flags (the shaded jar is in $SPARK_HOME/jars).
+#                         GPUs are asked for, not assumed: a discovery script without
+#                         spark.executor.resource.gpu.amount makes a cluster master refuse the job.
 #   <command> ...         a Distillery command (train, prepare, distill, ...) in Spark local mode.
 set -euo pipefail
 HOME_DIR="${DISTILLERY_HOME:-/opt/distillery}"
@@ -14,8 +16,7 @@ case "${1:-}" in
     shift
     exec "${SPARK_HOME:-/opt/spark}/bin/spark-submit" \
       --conf "spark.driver.extraJavaOptions=$opens" --conf "spark.executor.extraJavaOptions=$opens" \
-      --conf spark.executorEnv.OMP_NUM_THREADS=1 \
-      --conf "spark.executor.resource.gpu.discoveryScript=$HOME_DIR/conf/gpu-discovery.sh" "$@" ;;
+      --conf spark.executorEnv.OMP_NUM_THREADS=1 "$@" ;;
   ""|-h|--help)
     exec "$0" spark-submit --master 'local[*]' --class dev.distillery.jobs.Distillery "$JAR" --help ;;
   *)
