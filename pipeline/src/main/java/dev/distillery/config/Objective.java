@@ -88,8 +88,25 @@ public sealed interface Objective extends Serializable {
     }
   }
 
+  /** A loss on the references that mixes cross-entropy with a term against the teacher, {@code (1−λ)·CE + λ·term}. */
+  sealed interface TokenLevel extends Objective {
+    /** λ, {@code distill.kd-weight}. */
+    double kdWeight();
+
+    @Override
+    default List<Role> roles() {
+      return List.of(Role.TOKEN);
+    }
+
+    @Override
+    default float[] weights(Role role, GateState gate) {
+      return role == Role.TOKEN ? new float[] {(float) (1 - kdWeight()), (float) kdWeight()}
+          : Objective.super.weights(role, gate);
+    }
+  }
+
   /** Token-level KD on the references, {@code (1−λ)·CE + λ·KL(p‖q)} (Kim and Rush 2016). */
-  record TokenKd(double kdWeight) implements Objective {
+  record TokenKd(double kdWeight) implements TokenLevel {
     @Override
     public boolean readsStoredBuckets() {
       return true;
@@ -97,16 +114,6 @@ public sealed interface Objective extends Serializable {
 
     public TokenKd {
       Checks.fraction("distill.kd-weight", kdWeight);
-    }
-
-    @Override
-    public List<Role> roles() {
-      return List.of(Role.TOKEN);
-    }
-
-    @Override
-    public float[] weights(Role role, GateState gate) {
-      return role == Role.TOKEN ? new float[] {(float) (1 - kdWeight), (float) kdWeight} : Objective.super.weights(role, gate);
     }
 
     @Override
@@ -120,7 +127,7 @@ public sealed interface Objective extends Serializable {
    * ULD the L1 distance between the sorted top-k distributions of teacher and student, which needs
    * no shared vocabulary (distillation across tokenizers).
    */
-  record Uld(double kdWeight) implements Objective {
+  record Uld(double kdWeight) implements TokenLevel {
     @Override
     public boolean readsStoredBuckets() {
       return true;
@@ -128,16 +135,6 @@ public sealed interface Objective extends Serializable {
 
     public Uld {
       Checks.fraction("distill.kd-weight", kdWeight);
-    }
-
-    @Override
-    public List<Role> roles() {
-      return List.of(Role.TOKEN);
-    }
-
-    @Override
-    public float[] weights(Role role, GateState gate) {
-      return role == Role.TOKEN ? new float[] {(float) (1 - kdWeight), (float) kdWeight} : Objective.super.weights(role, gate);
     }
 
     @Override
