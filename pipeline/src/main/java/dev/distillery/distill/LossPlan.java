@@ -49,10 +49,6 @@ public record LossPlan(Objective objective, LearnedGate learned) implements Seri
       s1 -= rate * (1 - Math.exp(-s1) * tokenLoss);
       s2 -= rate * (1 - Math.exp(-s2) * sentenceLoss);
     }
-
-    public double gate() {
-      return new Objective.Gate.Learned().value(new Objective.GateState(0, s1, s2));
-    }
   }
 
   /** The roles a targets row is expanded into, in order. */
