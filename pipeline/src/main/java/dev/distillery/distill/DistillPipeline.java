@@ -1,6 +1,5 @@
 package dev.distillery.distill;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.distillery.config.ConfigException;
 import dev.distillery.config.DistilleryConfig;
 import dev.distillery.config.Objective;
@@ -25,20 +24,15 @@ import dev.distillery.train.SparkTrainer;
 import dev.distillery.util.Progress;
 import dev.distillery.util.Provenance;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.function.Consumer;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
-import org.deeplearning4j.nn.graph.ComputationGraph;
 
 /**
  * {@code distill}: a student trained from prepare's targets with the configured loss (see
@@ -51,38 +45,23 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
  * {@code report.html} (loss curve and the comparison table).
  *
  * <p>This class wires the run; the pieces with a job of their own live beside it: {@link Targets}
- * (opening and verifying the targets, rows into sequences), {@link LossPlan} (what each objective
- * trains on), {@link LearnedGateDriver} (the hybrid's learned gate between rounds), {@link
- * StudentPrefixes} (on-policy prefixes), {@link StudentEvaluation} (the scores) and {@link Report}.
+ * (opening and verifying the targets, rows into sequences), {@link StudentVocabulary} (a student
+ * tokenizer of its own), {@link LossPlan} (the objective with its learned gate's state), {@link
+ * TrainingHooks} (what the training loop does per objective: encoder, work between rounds, metrics
+ * fields), {@link RunLogs} (the logs across a resume), {@link StudentEvaluation} (the scores) and
+ * {@link StudentReport} (console table, {@code summary.json}, {@code report.html}).
  */
 public final class DistillPipeline {
-  private static final ObjectMapper JSON = dev.distillery.util.Json.MAPPER;
-
   private DistillPipeline() {}
 
   public record Summary(Location student, List<SystemScores> table, List<Double> validationLoss, long steps, double seconds,
       double tokensPerSecond) {}
 
-  /**
-   * On resume, keeps the lines of a JSONL log whose {@code field} is below {@code bound} (what the
-   * resumed checkpoint holds) and drops the rest, so a run killed after its last checkpoint continues
-   * one curve without repeated lines; with nothing to keep the log starts over.
-   */
-  static void keepLinesBelow(Location file, String field, long bound) throws IOException {
-    List<String> kept = new ArrayList<>();
-    for (String line : file.readLines()) {
-      if (!line.isBlank() && JSON.readTree(line).path(field).asLong(Long.MAX_VALUE) < bound) {
-        kept.add(line);
-      }
-    }
-    file.delete();
-    if (!kept.isEmpty()) {
-      file.writeString(String.join("\n", kept) + "\n");
-    }
-  }
-
   /** Where {@code distill.loss = okd} saves the teacher with its trained LoRA modules (a {@code LoraAdapter}). */
   public static final String ADAPTED_TEACHER = "teacher-lora";
+
+  /** One line per progress step: the trainer's fields plus the objective's ({@link TrainingHooks}). */
+  public static final String METRICS = "metrics.jsonl";
 
   /** One line per epoch: the student's scores on the first held-out examples. */
   public static final String EVALUATION = "evaluation.jsonl";
@@ -99,7 +78,7 @@ public final class DistillPipeline {
     DistilleryConfig.Distill d = config.distill();
     Location modelDir = output.resolve("model");
     Location checkpoints = output.resolve("checkpoints");
-    if (!resume && (modelDir.exists() || !dev.distillery.train.Checkpoint.complete(checkpoints).isEmpty())) {
+    if (!resume && (modelDir.exists() || !Checkpoint.complete(checkpoints).isEmpty())) {
       throw new ConfigException("Cannot distill: output already holds a student or checkpoints "
           + "(pass --resume to continue it, or choose another directory): " + output);
     }
@@ -158,54 +137,13 @@ public final class DistillPipeline {
 
     LanguageModel liveTeacher = StudentEvaluation.liveTeacher(manifest, progress);
     output.mkdirs();
-    Location metrics = output.resolve("metrics.jsonl");
+    Location metrics = output.resolve(METRICS);
     Location evaluation = output.resolve(EVALUATION);
-    Optional<Checkpoint> resumed = Optional.empty();
-    Optional<Location> latest = resume ? Checkpoint.latest(checkpoints, progress::line) : Optional.empty();
-    if (latest.isPresent()) {
-      resumed = Optional.of(Checkpoint.readState(latest.get()));
-    }
-    // A checkpoint holds steps 1..step and the epochs before the one it was written in.
-    keepLinesBelow(metrics, "step", resumed.map(c -> c.step() + 1).orElse(0L));
-    keepLinesBelow(evaluation, "epoch", resumed.map(c -> (long) c.epoch()).orElse(0L));
-    Consumer<ComputationGraph> afterRound = graph -> { };
-    if (plan.learned() != null) {
-      afterRound = LearnedGateDriver.learnGate(plan.learned(), train, k, metrics, resume);
-    }
-    SparkTrainer.BatchEncoder<DistillExample> encoder = DistillBatches.encoder(plan, k);
-    if (okd) {
-      encoder = (batch, done) -> dev.distillery.okd.OnlineKd.dataSet(batch);
-      afterRound = online.afterRound(train);
-    }
-    org.apache.spark.util.LongAccumulator sampled = spark.sparkContext().longAccumulator("on-policy prefixes");
-    if (d.onPolicy()) {
-      // On-policy: each round samples from the student as averaged after the previous round.
-      StudentPrefixes.Snapshot snapshot = new StudentPrefixes.Snapshot(student);
-      encoder = new StudentPrefixes(plan, k, manifest.teacher(), config, snapshot, sampled);
-      afterRound = afterRound.andThen(snapshot::update);
-      progress.line("prefixes: sampled from the student every round, scored by the live teacher %s", manifest.teacher());
-    }
+    RunLogs.trimToCheckpoint(checkpoints, resume, metrics, evaluation, progress);
+    TrainingHooks hooks = TrainingHooks.of(plan, k, config, manifest, student, online, train, metrics, resume, progress);
     SparkTrainer.Options options = new SparkTrainer.Options(checkpoints, d.checkpointEvery(), d.keepCheckpoints(),
-        resume, m -> {
-      m.put("lossName", d.objective().name());
-      if (d.onPolicy()) {
-        m.put("prefixesSampled", sampled.value());
-      }
-      if (d.objective() instanceof Objective.Hybrid) {
-        m.put("gate", plan.gate((Double) m.get("progress")));
-      }
-      if (plan.learned() != null) {
-        m.put("gateLogVariances", List.of(plan.learned().s1(), plan.learned().s2()));
-      }
-      if (online != null) {
-        online.metrics(m);
-      }
-      try {
-        metrics.appendLine(JSON.writeValueAsString(m));
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    }, config.hash(), afterRound, StudentEvaluation.evaluateEachEpoch(evaluation, held, config, k, liveTeacher, bridge, progress));
+        resume, hooks.metrics(), config.hash(), hooks.afterRound(),
+        StudentEvaluation.evaluateEachEpoch(evaluation, held, config, k, liveTeacher, bridge, progress));
     if (plan.comparableAcrossEpochs()) {
       options = options.withHeldOut(DistillBatches.heldOutLoss(held, expander, plan, k, d.objective().name()));
     }
@@ -215,9 +153,9 @@ public final class DistillPipeline {
     }
     SparkTrainer.Result result = okd
         ? SparkTrainer.train(jsc, online.pair(), online::student, train, validation, config.train(),
-            config.spark().partitions(), progress, encoder, options)
+            config.spark().partitions(), progress, hooks.encoder(), options)
         : SparkTrainer.train(jsc, student, train, validation, config.train(), config.spark().partitions(), progress,
-            encoder, options);
+            hooks.encoder(), options);
 
     Map<String, Object> provenance = Provenance.base();
     provenance.put("job", "distill");
@@ -239,24 +177,11 @@ public final class DistillPipeline {
     List<Row> evalRows = held.subList(0, Math.min(held.size(), d.evalExamples()));
     List<SystemScores> table = StudentEvaluation.compare(evalRows, "student (" + d.objective().name() + ")",
         result.model(), adapted, baseline, liveTeacher, teacherTokenizer, config, k, bridge, progress);
-    SystemScores.print(table, progress);
     Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
         result.tokensPerSecond());
-    Map<String, Object> json = new LinkedHashMap<>();
-    json.put("loss", d.objective().name());
-    json.put("evalExamples", evalRows.size());
-    json.put("table", table);
-    if (alignment != null) {
-      json.put("studentTokenizer", Map.of("vocabSize", tokenizer.vocabSize(), "sha256", tokenizer.sha256(),
-          "teacherTokensMapped", bridge.mappedEntries(), "alignedPositions", alignment.alignedFraction(), "mappedMass", alignment.mappedFraction()));
-    }
-    json.put("validationLoss", result.validationLoss());
-    json.put("steps", result.steps());
-    json.put("trainSeconds", result.seconds());
-    json.put("tokensPerSecond", result.tokensPerSecond());
-    output.resolve("summary.json").writeJson(json);
-    Report.write(output.resolve("report.html"), d.objective().name(), metrics, result.validationLoss(), table);
-    progress.line("distill done: student in %s, report %s", modelDir, output.resolve("report.html"));
+    StudentReport.write(output, d.objective().name(), evalRows.size(), table, result, tokenizer, bridge, alignment,
+        progress);
+    progress.line("distill done: student in %s, report %s", modelDir, output.resolve(StudentReport.REPORT));
     return summary;
   }
 
