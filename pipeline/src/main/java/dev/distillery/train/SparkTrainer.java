@@ -215,6 +215,12 @@ public final class SparkTrainer {
         // default reshuffles them at every fit, which made runs depend on its random split.
         .repartionData(org.deeplearning4j.spark.api.Repartition.Never)
         .rngSeed(config.seed())
+        // Adam's moments must travel with the parameters: without this DL4J's workers return no
+        // updater state, the driver's stays at its initial zeros, and every round starts Adam afresh
+        // (its first steps about 3x the rate, sign-like, once UpdateCounter disables the bias
+        // correction that a fresh state needs). Its Javadoc says "enabled by default"; the builder's
+        // field is false.
+        .saveUpdater(true)
         .build();
     WarmupCosine schedule = WarmupCosine.of(config, totalSteps, workers);
     if (config.schedule() != DistilleryConfig.Schedule.CONSTANT || config.warmupSteps() > 0) {

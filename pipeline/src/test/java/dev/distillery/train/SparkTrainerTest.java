@@ -48,6 +48,27 @@ class SparkTrainerTest {
   }
 
   @Test
+  void adamsMomentsTravelWithTheParametersFromRoundToRound() {
+    // Four averaging rounds of one minibatch per worker: the driver's optimizer state must be the
+    // workers' averaged Adam moments. DL4J's builder leaves saveUpdater off, and then the driver's
+    // state stayed all zeros and every round restarted Adam from nothing.
+    DistilleryConfig config = TinyModels.config("train.epochs=1", "train.max-steps=8",
+        "train.averaging-frequency=1");
+    BpeTokenizer tok = TinyModels.tokenizer(300);
+    List<TokenizedExample> data = TinyModels.examples(tok, 100, 120);
+    LanguageModel model = TinyModels.model(config, tok);
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(TestSpark.get().sparkContext());
+
+    SparkTrainer.Result result = SparkTrainer.train(jsc, model, jsc.parallelize(data, 2), data.subList(0, 10),
+        config.train(), 2, new Progress(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
+
+    INDArray state = result.network().getUpdater().getStateViewArray();
+    assertEquals(8, result.steps());
+    assertTrue(state.amaxNumber().doubleValue() > 0, "the driver's Adam state is all zeros after 4 rounds");
+    assertTrue(Double.isFinite(state.sumNumber().doubleValue()), "Adam state is not finite");
+  }
+
+  @Test
   void maxStepsStopsTrainingEarly() {
     DistilleryConfig config = TinyModels.config("train.epochs=5", "train.max-steps=6");
     BpeTokenizer tok = TinyModels.tokenizer(300);
