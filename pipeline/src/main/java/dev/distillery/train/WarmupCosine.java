@@ -55,6 +55,25 @@ public final class WarmupCosine implements ISchedule {
     return peak * (finalFraction + (1 - finalFraction) * 0.5 * (1 + Math.cos(Math.PI * progress)));
   }
 
+  /**
+   * Value equality, which DL4J's updater needs: it lays out Adam's moments in one block per run of
+   * layers whose updater configurations are equal, and a configuration cloned for a worker or read
+   * back from a checkpoint holds a copy of this schedule per layer. With identity equality the driver
+   * (one shared instance: one block) and a restored graph (a copy per layer: a block per layer) read
+   * the same moments in different layouts, which turned a resumed run's loss NaN once the moments
+   * were carried between rounds.
+   */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof WarmupCosine w && w.peak == peak && w.warmup == warmup && w.total == total
+        && w.finalFraction == finalFraction && w.cosine == cosine;
+  }
+
+  @Override
+  public int hashCode() {
+    return java.util.Objects.hash(peak, warmup, total, finalFraction, cosine);
+  }
+
   @Override
   public ISchedule clone() {
     return new WarmupCosine(peak, warmup, total, finalFraction, cosine);
