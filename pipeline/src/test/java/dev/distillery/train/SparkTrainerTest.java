@@ -52,15 +52,8 @@ class SparkTrainerTest {
     // Four averaging rounds of one minibatch per worker: the driver's optimizer state must be the
     // workers' averaged Adam moments. DL4J's builder leaves saveUpdater off, and then the driver's
     // state stayed all zeros and every round restarted Adam from nothing.
-    DistilleryConfig config = TinyModels.config("train.epochs=1", "train.max-steps=8",
-        "train.averaging-frequency=1");
-    BpeTokenizer tok = TinyModels.tokenizer(300);
-    List<TokenizedExample> data = TinyModels.examples(tok, 100, 120);
-    LanguageModel model = TinyModels.model(config, tok);
-    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(TestSpark.get().sparkContext());
-
-    SparkTrainer.Result result = SparkTrainer.train(jsc, model, jsc.parallelize(data, 2), data.subList(0, 10),
-        config.train(), 2, new Progress(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
+    SparkTrainer.Result result = trainOnTwoWorkers(
+        TinyModels.config("train.epochs=1", "train.max-steps=8", "train.averaging-frequency=1"));
 
     INDArray state = result.network().getUpdater().getStateViewArray();
     assertEquals(8, result.steps());
@@ -70,15 +63,18 @@ class SparkTrainerTest {
 
   @Test
   void maxStepsStopsTrainingEarly() {
-    DistilleryConfig config = TinyModels.config("train.epochs=5", "train.max-steps=6");
+    SparkTrainer.Result result = trainOnTwoWorkers(TinyModels.config("train.epochs=5", "train.max-steps=6"));
+
+    assertEquals(6, result.steps());
+  }
+
+  /** A tiny model trained quietly on 100 sample pairs over two workers. */
+  private static SparkTrainer.Result trainOnTwoWorkers(DistilleryConfig config) {
     BpeTokenizer tok = TinyModels.tokenizer(300);
     List<TokenizedExample> data = TinyModels.examples(tok, 100, 120);
     LanguageModel model = TinyModels.model(config, tok);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(TestSpark.get().sparkContext());
-
-    SparkTrainer.Result result = SparkTrainer.train(jsc, model, jsc.parallelize(data, 2), data.subList(0, 10),
-        config.train(), 2, new Progress(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
-
-    assertEquals(6, result.steps());
+    return SparkTrainer.train(jsc, model, jsc.parallelize(data, 2), data.subList(0, 10), config.train(), 2,
+        new Progress(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
   }
 }
