@@ -179,7 +179,7 @@ public final class DistillPipeline {
         result.model(), adapted, baseline, liveTeacher, teacherTokenizer, config, k, bridge, progress);
     Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
         result.tokensPerSecond());
-    StudentReport.write(output, d.objective().name(), evalRows.size(), table, result, tokenizer, bridge, alignment,
+    StudentReport.write(output, d.objective().name(), evalRows.size(), table, result, bridge, alignment,
         progress);
     progress.line("distill done: student in %s, report %s", modelDir, output.resolve(StudentReport.REPORT));
     return summary;

@@ -25,12 +25,11 @@ final class StudentReport {
    * @param loss the objective's {@code distill.loss} name
    * @param evalExamples how many held-out examples the table scored
    * @param result the training run (held-out loss per epoch, steps, seconds, tokens/s)
-   * @param student the student's tokenizer when it has its own vocabulary, else null
    * @param bridge the teacher-to-student token bridge when the student has its own vocabulary, else null
    * @param alignment how the held-out references align across the two vocabularies, else null
    */
   static void write(Location output, String loss, int evalExamples, List<SystemScores> table,
-      SparkTrainer.Result result, TextTokenizer student, TokenBridge bridge, TokenBridge.Alignment alignment,
+      SparkTrainer.Result result, TokenBridge bridge, TokenBridge.Alignment alignment,
       Progress progress) throws IOException {
     SystemScores.print(table, progress);
     Map<String, Object> json = new LinkedHashMap<>();
@@ -38,6 +37,7 @@ final class StudentReport {
     json.put("evalExamples", evalExamples);
     json.put("table", table);
     if (alignment != null) {
+      TextTokenizer student = bridge.student();
       json.put("studentTokenizer", Map.of("vocabSize", student.vocabSize(), "sha256", student.sha256(),
           "teacherTokensMapped", bridge.mappedEntries(), "alignedPositions", alignment.alignedFraction(),
           "mappedMass", alignment.mappedFraction()));

@@ -90,9 +90,8 @@ record TrainingHooks(SparkTrainer.BatchEncoder<DistillExample> encoder, Consumer
         online.metrics(m);
       }
     };
-    Consumer<Map<String, Object>> all = fields;
     return new TrainingHooks(encoder, afterRound, m -> {
-      all.accept(m);
+      fields.accept(m);
       try {
         metricsFile.appendLine(JSON.writeValueAsString(m));
       } catch (IOException e) {
