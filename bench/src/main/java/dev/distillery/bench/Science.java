@@ -240,8 +240,7 @@ public final class Science {
       row.put(strategy + "ChrfShort", Chrf.corpus(shortH, shortR));
       row.put(strategy + "ChrfLong", Chrf.corpus(longH, longR));
       // Output length against the references (chars): an empty or truncated student shows here first.
-      row.put(strategy + "LengthRatio", hyps.stream().mapToInt(String::length).sum()
-          / (double) Math.max(1, refs.stream().mapToInt(String::length).sum()));
+      row.put(strategy + "LengthRatio", r.model().lengthRatio());
       row.put("testExamples", r.examples());
       row.put("shortHalf", "sources under " + median + " characters: " + shortH.size() + " of " + hyps.size());
     }

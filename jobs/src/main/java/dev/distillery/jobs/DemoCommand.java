@@ -122,18 +122,20 @@ final class DemoCommand implements Callable<Integer> {
           dir.resolve("eval-unseen.json"), progress));
     }
     progress.line("%non %d held-out pairs %s (%s decoding):", teacher.examples(), heldout, conf.decode().strategy());
-    progress.line("%-16s %9s %9s %10s %10s %9s", "system", "BLEU", "chrF", "vocab KL", "ref ppl", "</s> top");
-    progress.line("%-16s %9.2f %9.2f %10s %10s %9s", "copy the source", teacher.copySource().bleu(),
-        teacher.copySource().chrf(), "", "", "");
-    progress.line("%-16s %9.2f %9.2f %10s %10.2f %9s", "teacher", teacher.model().bleu(), teacher.model().chrf(), "",
-        Math.exp(teacher.referenceCrossEntropy()), "");
+    progress.line("%-16s %9s %9s %9s %10s %10s %9s", "system", "BLEU", "chrF", "len ratio", "vocab KL", "ref ppl",
+        "</s> top");
+    progress.line("%-16s %9.2f %9.2f %9.2f %10s %10s %9s", "copy the source", teacher.copySource().bleu(),
+        teacher.copySource().chrf(), teacher.copySource().lengthRatio(), "", "", "");
+    progress.line("%-16s %9.2f %9.2f %9.2f %10s %10.2f %9s", "teacher", teacher.model().bleu(), teacher.model().chrf(),
+        teacher.model().lengthRatio(), "", Math.exp(teacher.referenceCrossEntropy()), "");
     for (String loss : all) {
       EvaluatePipeline.Result r = unseen.get(loss);
       dev.distillery.distill.SystemScores s = students.get(loss);
-      progress.line("%-16s %9.2f %9.2f %10s %10.2f %9s", "student " + loss, r.model().bleu(), r.model().chrf(),
-          fmt(s.vocabKl()), Math.exp(r.referenceCrossEntropy()), fmt(100 * s.eosArgmax()) + "%");
+      progress.line("%-16s %9.2f %9.2f %9.2f %10s %10.2f %9s", "student " + loss, r.model().bleu(), r.model().chrf(),
+          r.model().lengthRatio(), fmt(s.vocabKl()), Math.exp(r.referenceCrossEntropy()), fmt(100 * s.eosArgmax()) + "%");
     }
-    progress.line("(vocab KL and </s> top: on the targets' own held-out split, against the live teacher)");
+    progress.line("(len ratio: output characters / reference characters; vocab KL and </s> top: on the targets' own "
+        + "held-out split, against the live teacher)");
     double ce = unseen.get("ce").model().chrf();
     for (String loss : losses) {
       double kd = unseen.get(loss).model().chrf();
@@ -142,9 +144,11 @@ final class DemoCommand implements Callable<Integer> {
       } else {
         dev.distillery.distill.SystemScores s = students.get(loss);
         dev.distillery.distill.SystemScores base = students.get("ce");
-        progress.line("student %s does not beat ce here (%.2f chrF below): its KL to the teacher is %s against ce's %s "
-            + "and its argmax is </s> at %s%% of positions against %s%%; with %d pairs and %d epochs the students see "
-            + "little of the teacher (one seed: not a significance test)", loss, ce - kd, fmt(s.vocabKl()), fmt(base.vocabKl()), fmt(100 * s.eosArgmax()),
+        progress.line("student %s does not beat ce here (%.2f chrF below): its outputs are %.2f of the references' "
+            + "length against ce's %.2f, its KL to the teacher is %s against ce's %s and its argmax is </s> at %s%% of "
+            + "positions against %s%%; with %d pairs and %d epochs the students see little of the teacher (one seed: "
+            + "not a significance test)", loss, ce - kd, unseen.get(loss).model().lengthRatio(),
+            unseen.get("ce").model().lengthRatio(), fmt(s.vocabKl()), fmt(base.vocabKl()), fmt(100 * s.eosArgmax()),
             fmt(100 * base.eosArgmax()), Math.min(distillRows, lines.size()), studentEpochs);
       }
     }

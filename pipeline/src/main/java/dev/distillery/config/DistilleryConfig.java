@@ -187,8 +187,8 @@ public record DistilleryConfig(
    */
   public record Distill(
       Objective objective, double temperature, int topK, int checkpointEvery, int keepCheckpoints,
-      int evalExamples, String init, Model student, Okd okd, StudentTokenizer studentTokenizer,
-      double maxUnknownRate)
+      int evalExamples, int epochEvalExamples, String init, Model student, Okd okd,
+      StudentTokenizer studentTokenizer, double maxUnknownRate)
       implements Serializable {
     public Distill {
       java.util.Objects.requireNonNull(studentTokenizer, "distill.student.tokenizer");
@@ -217,6 +217,7 @@ public record DistilleryConfig(
       Checks.atLeast("distill.checkpoint-every", checkpointEvery, 0);
       Checks.positive("distill.keep-checkpoints", keepCheckpoints);
       Checks.atLeast("distill.eval-examples", evalExamples, 0);
+      Checks.atLeast("distill.epoch-eval-examples", epochEvalExamples, 0);
       if (objective instanceof Objective.Online && !init.isEmpty()) {
         throw new ConfigException("Cannot configure distill: distill.init is not supported with distill.loss = okd "
             + "(the student trains inside the teacher's graph): " + init);
@@ -288,7 +289,7 @@ public record DistilleryConfig(
             c.getDouble("distill.temperature"),
             c.getInt("distill.top-k"), c.getInt("distill.checkpoint-every"),
             c.getInt("distill.keep-checkpoints"),
-            c.getInt("distill.eval-examples"), c.getString("distill.init"),
+            c.getInt("distill.eval-examples"), c.getInt("distill.epoch-eval-examples"), c.getString("distill.init"),
             new Model(
                 c.getString("distill.student.architecture"), c.getInt("distill.student.embedding"),
                 c.getInt("distill.student.hidden"), c.getInt("distill.student.layers"),

@@ -43,17 +43,14 @@ final class StudentEvaluation {
   private StudentEvaluation() {}
 
 
-  /** Held-out examples decoded after every epoch (the final evaluation uses distill.eval-examples). */
-  static final int EPOCH_EVAL_EXAMPLES = 20;
-
   /**
    * After every epoch: greedy and beam BLEU/chrF, reference perplexity and KL(teacher ‖ student) on
-   * the first {@value #EPOCH_EVAL_EXAMPLES} held-out examples (fewer if distill.eval-examples says so),
+   * the first {@code distill.epoch-eval-examples} held-out examples (none when 0),
    * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
    */
   static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Location file, List<Row> held, DistilleryConfig config, int k,
       LanguageModel teacher, TokenBridge bridge, Progress progress) {
-    List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(EPOCH_EVAL_EXAMPLES, config.distill().evalExamples())));
+    List<Row> rows = held.subList(0, Math.min(held.size(), config.distill().epochEvalExamples()));
     return (model, epoch) -> {
       if (rows.isEmpty()) {
         return;

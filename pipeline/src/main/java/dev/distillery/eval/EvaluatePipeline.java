@@ -31,8 +31,19 @@ import org.apache.spark.sql.SparkSession;
 public final class EvaluatePipeline {
   private EvaluatePipeline() {}
 
-  /** Scores of one system on one corpus. */
-  public record Scores(double bleu, double chrf) {}
+  /**
+   * Scores of one system on one corpus.
+   *
+   * @param lengthRatio the system's output characters over the references' (1 = as long; an empty or
+   *     truncated system shows here first, a system that never stops above 1)
+   */
+  public record Scores(double bleu, double chrf, double lengthRatio) {
+    static Scores of(List<String> hypotheses, List<String> references) {
+      return new Scores(Bleu.corpus(hypotheses, references).score(), Chrf.corpus(hypotheses, references),
+          hypotheses.stream().mapToInt(String::length).sum()
+              / (double) Math.max(1, references.stream().mapToInt(String::length).sum()));
+    }
+  }
 
   public record Result(Scores model, Scores copySource, double referenceCrossEntropy, int examples,
       List<Map<String, Object>> samples) {}
@@ -92,8 +103,8 @@ public final class EvaluatePipeline {
           config.decode().strategy(), hypotheses.size() / seconds);
     }
     double ce = model.targetCrossEntropy(examples, 64)[0];
-    Scores scores = new Scores(Bleu.corpus(hypotheses, references).score(), Chrf.corpus(hypotheses, references));
-    Scores copy = new Scores(Bleu.corpus(sources, references).score(), Chrf.corpus(sources, references));
+    Scores scores = Scores.of(hypotheses, references);
+    Scores copy = Scores.of(sources, references);
     List<Map<String, Object>> samples = new ArrayList<>();
     for (int i = 0; i < examples.size(); i++) {
       Map<String, Object> s = new LinkedHashMap<>();
@@ -103,9 +114,9 @@ public final class EvaluatePipeline {
       s.put("hypothesis", hypotheses.get(i));
       samples.add(s);
     }
-    progress.line("%-12s %8s %8s", "system", "BLEU", "chrF");
-    progress.line("%-12s %8.2f %8.2f", "model", scores.bleu(), scores.chrf());
-    progress.line("%-12s %8.2f %8.2f", "copy-source", copy.bleu(), copy.chrf());
+    progress.line("%-12s %8s %8s %10s", "system", "BLEU", "chrF", "len ratio");
+    progress.line("%-12s %8.2f %8.2f %10.3f", "model", scores.bleu(), scores.chrf(), scores.lengthRatio());
+    progress.line("%-12s %8.2f %8.2f %10.3f", "copy-source", copy.bleu(), copy.chrf(), copy.lengthRatio());
     progress.line("reference cross-entropy %.4f nats/token (perplexity %.2f) over %d examples", ce, Math.exp(ce),
         examples.size());
     Result result = new Result(scores, copy, ce, examples.size(), samples);
@@ -113,6 +124,7 @@ public final class EvaluatePipeline {
       Map<String, Object> json = new LinkedHashMap<>();
       json.put("bleu", scores.bleu());
       json.put("chrf", scores.chrf());
+      json.put("lengthRatio", scores.lengthRatio());
       json.put("copySource", Map.of("bleu", copy.bleu(), "chrf", copy.chrf()));
       json.put("referenceCrossEntropy", ce);
       json.put("decode", config.decode());

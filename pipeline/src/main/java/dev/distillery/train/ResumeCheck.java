@@ -26,7 +26,7 @@ public final class ResumeCheck {
   static final List<String> MAY_CHANGE = List.of(
       "train.epochs", "train.max-steps", "train.progress-every", "train.checkpoint-every", "train.keep-checkpoints",
       "train.keep-best", "distill.checkpoint-every", "distill.keep-checkpoints", "distill.eval-examples",
-      "corpus.max-reject-fraction", "spark.master", "spark.app-name");
+      "distill.epoch-eval-examples", "corpus.max-reject-fraction", "spark.master", "spark.app-name");
 
   /** Key prefixes that only matter to evaluation and to other commands, unless the student samples its own prefixes. */
   static final List<String> OFF_POLICY_ONLY = List.of("decode.", "prepare.");
