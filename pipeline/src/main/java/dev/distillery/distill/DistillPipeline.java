@@ -176,7 +176,7 @@ public final class DistillPipeline {
     // Evaluation beside the teacher (its stored beam outputs) and the baseline.
     List<Row> evalRows = held.subList(0, Math.min(held.size(), d.evalExamples()));
     List<SystemScores> table = StudentEvaluation.compare(evalRows, "student (" + d.objective().name() + ")",
-        result.model(), adapted, baseline, liveTeacher, teacherTokenizer, config, k, bridge, progress);
+        result.model(), adapted, baseline, liveTeacher, manifest, teacherTokenizer, config, k, bridge, progress);
     Summary summary = new Summary(modelDir, table, result.validationLoss(), result.steps(), result.seconds(),
         result.tokensPerSecond());
     StudentReport.write(output, d.objective().name(), evalRows.size(), table, result, bridge, alignment,

@@ -224,12 +224,25 @@ final class StudentEvaluation {
    * @param adapted the teacher with its trained LoRA modules, or null; {@code baseline} likewise
    */
   static List<SystemScores> compare(List<Row> rows, String student, LanguageModel model, LanguageModel adapted,
-      Location baseline, LanguageModel liveTeacher, TextTokenizer teacherTokenizer, DistilleryConfig config, int k,
-      TokenBridge bridge, Progress progress) throws IOException {
+      Location baseline, LanguageModel liveTeacher, Manifest manifest, TextTokenizer teacherTokenizer,
+      DistilleryConfig config, int k, TokenBridge bridge, Progress progress) throws IOException {
     List<SystemScores> table = new ArrayList<>();
-    table.add(liveTeacher != null
-        ? scores("teacher", liveTeacher, rows, config, k, liveTeacher, bridge, progress)
-        : storedTeacherScores(rows, teacherTokenizer));
+    if (liveTeacher != null) {
+      // Decoding the teacher costs more than decoding a student; the students of one demo or science run share
+      // their targets, so the teacher's row is the same for all of them.
+      List<Object> key = List.of(manifest.teacher(), manifest.teacherFingerprint(), config.decode(), k,
+          rows.stream().map(r -> r.<String>getAs("id")).toList());
+      SystemScores teacher = TEACHER_ROWS.get(key);
+      if (teacher == null) {
+        teacher = scores("teacher", liveTeacher, rows, config, k, liveTeacher, bridge, progress);
+        TEACHER_ROWS.put(key, teacher);
+      } else {
+        progress.line("teacher's row on these %d held-out examples: as decoded for an earlier student", rows.size());
+      }
+      table.add(teacher);
+    } else {
+      table.add(storedTeacherScores(rows, teacherTokenizer));
+    }
     if (adapted != null) {
       table.add(scores("adapted teacher", adapted, rows, config, k, liveTeacher, bridge, progress));
     }
@@ -239,6 +252,13 @@ final class StudentEvaluation {
     }
     return table;
   }
+
+  /**
+   * The live teacher's rows already scored in this JVM, by teacher (directory and fingerprint), decoding
+   * settings, stored top-k and held-out ids: its greedy and beam decoding is deterministic, and its row
+   * does not depend on the student. Few entries (one per targets directory and decoding).
+   */
+  private static final Map<List<Object>, SystemScores> TEACHER_ROWS = new java.util.concurrent.ConcurrentHashMap<>();
 
   private static List<String> decode(LanguageModel model, List<Hypothesis> hyps) {
     return hyps.stream().map(h -> model.tokenizer().decode(h.tokens())).toList();

@@ -260,6 +260,25 @@ class DistillPipelineTest {
   }
 
   @Test
+  void studentsOfTheSameTargetsShareOneDecodingOfTheTeachersRow() throws Exception {
+    // Seven held-out examples: a key no other test of this JVM uses, so the first student decodes the teacher.
+    List<String> keys = List.of("train.max-steps=2", "distill.eval-examples=7", "distill.epoch-eval-examples=0");
+    java.io.ByteArrayOutputStream first = new java.io.ByteArrayOutputStream();
+    java.io.ByteArrayOutputStream second = new java.io.ByteArrayOutputStream();
+    DistillPipeline.Summary a = DistillPipeline.run(spark, config(keys.toArray(String[]::new)), targets,
+        dir.resolve("shared-teacher-ce"), false, null, new Progress(new PrintStream(first, true)));
+    List<String> kl = new ArrayList<>(keys);
+    kl.add("distill.loss=kl");
+    DistillPipeline.Summary b = DistillPipeline.run(spark, config(kl.toArray(String[]::new)), targets,
+        dir.resolve("shared-teacher-kl"), false, null, new Progress(new PrintStream(second, true)));
+    assertTrue(first.toString().contains("evaluated teacher on 7 held-out examples"), first.toString());
+    assertTrue(second.toString().contains("teacher's row on these 7 held-out examples: as decoded for an earlier student"),
+        second.toString());
+    assertTrue(!second.toString().contains("evaluated teacher on"), second.toString());
+    assertEquals(a.table().get(0), b.table().get(0));
+  }
+
+  @Test
   void refusesToOverwriteAStudentWithoutResume() throws Exception {
     Path out = dir.resolve("twice");
     DistillPipeline.run(spark, config("train.max-steps=2", "distill.eval-examples=0"), targets, out, false, null, QUIET);
