@@ -45,12 +45,12 @@ final class StudentEvaluation {
 
   /**
    * After every epoch: greedy and beam BLEU/chrF, reference perplexity and KL(teacher ‖ student) on
-   * the first {@code distill.epoch-eval-examples} held-out examples (none when 0),
+   * the first {@code distill.epoch-eval-examples} held-out examples (at most {@code distill.eval-examples}; none when either is 0),
    * appended to {@code evaluation.jsonl} (which the caller has trimmed to the resumed checkpoint).
    */
   static ObjIntConsumer<LanguageModel> evaluateEachEpoch(Location file, List<Row> held, DistilleryConfig config, int k,
       LanguageModel teacher, TokenBridge bridge, Progress progress) {
-    List<Row> rows = held.subList(0, Math.min(held.size(), config.distill().epochEvalExamples()));
+    List<Row> rows = held.subList(0, Math.min(held.size(), Math.min(config.distill().epochEvalExamples(), config.distill().evalExamples())));
     return (model, epoch) -> {
       if (rows.isEmpty()) {
         return;
