@@ -154,10 +154,15 @@ public record DistilleryConfig(
     }
   }
 
-  /** Teacher targets (prepare). Beam width, length penalty and max length come from {@link Decode}. */
+  /**
+   * Teacher targets (prepare). Beam width, length penalty and max length come from {@link Decode}.
+   *
+   * @param keepSpecials whether {@code </s>} and {@code <unk>} (the special tokens a student can emit) are
+   *     among the stored top-k at every position ({@code TeacherScorer.keepSpecials})
+   */
   public record Prepare(
       int shards, int topK, int samples, double sampleTemperature, double sampleTopP, long seed,
-      String device, boolean overwrite, int splitSentencesOver)
+      String device, boolean overwrite, int splitSentencesOver, boolean keepSpecials)
       implements Serializable {
     public Prepare {
       Checks.positive("prepare.shards", shards);
@@ -281,7 +286,7 @@ public record DistilleryConfig(
             c.getInt("prepare.shards"), c.getInt("prepare.top-k"), c.getInt("prepare.samples"),
             c.getDouble("prepare.sample-temperature"), c.getDouble("prepare.sample-top-p"),
             c.getLong("prepare.seed"), c.getString("prepare.device"), c.getBoolean("prepare.overwrite"),
-            c.getInt("prepare.split-sentences-over")),
+            c.getInt("prepare.split-sentences-over"), c.getBoolean("prepare.keep-specials")),
         new Distill(
             Objective.parse(c.getString("distill.loss"), c.getDouble("distill.kd-weight"), c.getString("distill.gate"),
                 c.getDouble("distill.gate-value"), c.getString("distill.prefix"), c.getDouble("distill.js-beta"),

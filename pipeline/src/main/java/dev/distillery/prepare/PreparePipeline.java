@@ -204,6 +204,7 @@ public final class PreparePipeline {
     decoding.put("sampleTemperature", prep.sampleTemperature());
     decoding.put("sampleTopP", prep.sampleTopP());
     decoding.put("seed", prep.seed());
+    decoding.put("keepSpecials", prep.keepSpecials());
     Manifest manifest = new Manifest(
         TargetsSchema.VERSION, Location.of(input).uri(), teacherDir.uri(), fingerprint, tokenizer.sha256(), teacher.vocabSize(),
         Math.min(prep.topK(), teacher.vocabSize()), decoding, shards, counts.getLong(0),

@@ -14,7 +14,8 @@ import org.apache.spark.sql.types.StructType;
  * <p>One row per example. A teacher <em>output</em> struct ({@link #OUTPUT}) describes one target
  * sequence {@code y} of length {@code n} (the reference, the beam output or a sample): its ids, the
  * teacher's log-likelihood, and at each of the {@code n + 1} positions (the last one predicts
- * {@code </s>}) the teacher's top-k token ids sorted by probability, their natural-log probabilities
+ * {@code </s>}) the teacher's top-k token ids sorted by probability ({@code </s>} and {@code <unk>} among them
+ * with {@code prepare.keep-specials}), their natural-log probabilities
  * at temperature 1, and the tail mass {@code 1 − Σ top-k probabilities}; its text as its tokens spell
  * it and, per position, the UTF-8 byte length of the text before it ({@code TokenBridge.ends}).
  */

@@ -131,6 +131,9 @@ public final class TeacherScorer {
           int offset = (int) (((long) (r - from) * time + start + p) * vocab);
           float[] dist = Arrays.copyOfRange(flat, offset, offset + vocab);
           int[] top = Decoder.topIndices(dist, k);
+          if (prepare.keepSpecials()) {
+            top = keepSpecials(dist, top);
+          }
           float[] topLp = new float[k];
           double mass = 0;
           for (int j = 0; j < k; j++) {
@@ -146,6 +149,40 @@ public final class TeacherScorer {
       }
     }
     return out;
+  }
+
+  /** The specials a student can emit (the decoder never emits {@code <pad> <s> <sep>}), in the order they keep a slot. */
+  static final int[] EMITTABLE_SPECIALS = {TextTokenizer.EOS, TextTokenizer.UNK};
+
+  /**
+   * The top-k ids with {@link #EMITTABLE_SPECIALS} among them: a special the teacher ranks below the k-th
+   * token takes the place of the lowest-ranked tokens (which join the tail), and the list stays sorted by
+   * probability, since such a special is below every token it displaces. Why: the loss on stored buckets
+   * constrains only the tail's total, so a token in the tail can drift up unopposed; for {@code </s>} that
+   * is an empty or truncated output (issue #17).
+   *
+   * @param dist one position's log-probabilities {@code [vocab]}
+   * @param top the teacher's top-k ids of {@code dist}, most probable first
+   * @return {@code top} itself when every special is in it, else a new list of the same length
+   */
+  static int[] keepSpecials(float[] dist, int[] top) {
+    int[] missing = new int[EMITTABLE_SPECIALS.length];
+    int m = 0;
+    for (int special : EMITTABLE_SPECIALS) {
+      if (special < dist.length && Arrays.stream(top).noneMatch(id -> id == special)) {
+        missing[m++] = special;
+      }
+    }
+    m = Math.min(m, top.length);
+    if (m == 0) {
+      return top;
+    }
+    int[] kept = Arrays.copyOf(top, top.length);
+    // The specials are below every token they join: only their own order needs settling.
+    int[] specials = Arrays.stream(missing, 0, m).boxed().sorted((a, b) -> Float.compare(dist[b], dist[a]))
+        .mapToInt(Integer::intValue).toArray();
+    System.arraycopy(specials, 0, kept, top.length - m, m);
+    return kept;
   }
 
   /**

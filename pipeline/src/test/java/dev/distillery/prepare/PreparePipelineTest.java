@@ -16,6 +16,7 @@ import dev.distillery.model.ModelBundle;
 import dev.distillery.model.TokenizedExample;
 import dev.distillery.testing.TestFiles;
 import dev.distillery.testing.TestSpark;
+import dev.distillery.tokenizer.TextTokenizer;
 import dev.distillery.train.TrainPipeline;
 import dev.distillery.util.Progress;
 import java.io.ByteArrayOutputStream;
@@ -134,6 +135,9 @@ class PreparePipelineTest {
         assertEquals(o.getList(0).size() + 1, tail.size(), "one position per token plus </s>");
         for (int p = 0; p < tail.size(); p++) {
           assertEquals(5, ids.get(p).size());
+          // prepare.keep-specials (on by default): what a student can emit never hides in the tail.
+          assertTrue(ids.get(p).contains(TextTokenizer.EOS) && ids.get(p).contains(TextTokenizer.UNK),
+              "</s> and <unk> stored at position " + p + ": " + ids.get(p));
           double mass = tail.get(p);
           for (int j = 0; j < 5; j++) {
             int id = (Integer) ids.get(p).get(j);
