@@ -94,20 +94,69 @@ class BucketLossTest {
     }
     double s = 0;
     for (int b = 0; b <= K; b++) {
-      double m = beta * qb[b] + (1 - beta) * p[b];
-      s += switch (d) {
-        case KL -> p[b] * Math.log(p[b] / qb[b]);
-        case RKL -> qb[b] * Math.log(qb[b] / p[b]);
-        case JS -> 0.5 * p[b] * Math.log(p[b] / m) + 0.5 * qb[b] * Math.log(qb[b] / m);
-        case TVD -> 0.5 * Math.abs(p[b] - qb[b]);
-        case SKL -> p[b] * Math.log(p[b] / (beta * p[b] + (1 - beta) * qb[b]));
-        case SRKL -> qb[b] * Math.log(qb[b] / (beta * qb[b] + (1 - beta) * p[b]));
-        case GJSD -> beta * p[b] * Math.log(p[b] / (beta * p[b] + (1 - beta) * qb[b]))
-            + (1 - beta) * qb[b] * Math.log(qb[b] / (beta * p[b] + (1 - beta) * qb[b]));
-        case ULD -> throw new IllegalStateException("computed above");
-      };
+      s += term(d, p[b], qb[b], beta);
     }
     return s;
+  }
+
+  /** One outcome's term of divergence {@code d} between teacher mass {@code p} and student mass {@code q}. */
+  static double term(Divergence d, double p, double q, double beta) {
+    double m = beta * q + (1 - beta) * p;
+    return switch (d) {
+      case KL -> p * Math.log(p / q);
+      case RKL -> q * Math.log(q / p);
+      case JS -> 0.5 * p * Math.log(p / m) + 0.5 * q * Math.log(q / m);
+      case TVD -> 0.5 * Math.abs(p - q);
+      case SKL -> p * Math.log(p / (beta * p + (1 - beta) * q));
+      case SRKL -> q * Math.log(q / (beta * q + (1 - beta) * p));
+      case GJSD -> beta * p * Math.log(p / (beta * p + (1 - beta) * q))
+          + (1 - beta) * q * Math.log(q / (beta * p + (1 - beta) * q));
+      case ULD -> throw new IllegalStateException("ULD compares sorted distributions, not outcome by outcome");
+    };
+  }
+
+  /**
+   * Issue #17 asks whether spreading the tail mass over the student's own tail would help: spread in
+   * proportion to the student's tail, every f-divergence over the full vocabulary equals the bucket loss
+   * (the ratio of teacher to student mass is the same at every tail token, so the tail's terms sum to its
+   * bucket's term). That spreading is what the loss already does; only another spread (uniform, say)
+   * would change the gradient.
+   */
+  @ParameterizedTest
+  @EnumSource(value = Divergence.class, names = "ULD", mode = EnumSource.Mode.EXCLUDE)
+  void spreadingTheTeachersTailOverTheStudentsTailInProportionIsTheBucketLoss(Divergence d) {
+    Case c = new Case(5, 70 + d.ordinal(), 0f, 1f);
+    double[] rows = new BucketLoss(d, 1.0, 0.3).rows(c.logits, c.labels, null, 5, V, K, null);
+    for (int i = 0; i < 5; i++) {
+      int base = i * CompactLabels.width(K);
+      double[] q = new double[V];
+      double z = 0;
+      for (int v = 0; v < V; v++) {
+        q[v] = Math.exp(c.logits[i * V + v]);
+        z += q[v];
+      }
+      double[] p = new double[V];
+      boolean[] stored = new boolean[V];
+      double studentTail = 0;
+      for (int v = 0; v < V; v++) {
+        q[v] /= z;
+        studentTail += q[v];
+      }
+      for (int j = 0; j < K; j++) {
+        int id = (int) c.labels[base + CompactLabels.IDS + j];
+        stored[id] = true;
+        p[id] = Math.exp(c.labels[base + CompactLabels.IDS + K + j]);
+        studentTail -= q[id];
+      }
+      double full = 0;
+      for (int v = 0; v < V; v++) {
+        if (!stored[v]) {
+          p[v] = c.labels[base + CompactLabels.TAIL] * q[v] / studentTail;
+        }
+        full += term(d, p[v], q[v], 0.3);
+      }
+      assertEquals(full, rows[i], 1e-5, d + " row " + i);
+    }
   }
 
   @ParameterizedTest
