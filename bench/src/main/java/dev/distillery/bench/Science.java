@@ -275,18 +275,19 @@ public final class Science {
     Map<String, Object> t = readRow(rowsDir.resolve("teacher.json"));
     Table table = new Table("The papers' claims on one teacher: every loss, the same student (" + test + ")",
         "system", "params", "greedy BLEU", "greedy chrF", "beam BLEU", "beam chrF", "chrF short", "chrF long",
-        "len ratio", "ref ppl", "KL(T||S)", "s/step", "steps");
-    table.row("copy the source", "–", "–", num(t, "copyChrf"), "–", "–", "–", "–", "–", "–", "–", "–", "–");
+        "len ratio", "ref ppl", "KL(T||S)", "argmax </s>", "s/step", "steps");
+    table.row("copy the source", "–", "–", num(t, "copyChrf"), "–", "–", "–", "–", "–", "–", "–", "–", "–", "–");
     table.row(t.get("label"), num(t, "parameters"), num(t, "greedyBleu"), num(t, "greedyChrf"), num(t, "beamBleu"),
         num(t, "beamChrf"), num(t, "greedyChrfShort"), num(t, "greedyChrfLong"), num(t, "greedyLengthRatio"),
-        num(t, "referencePerplexity"), "–", "–", "–");
+        num(t, "referencePerplexity"), "–", "–", "–", "–");
     for (Map.Entry<String, Map<String, Object>> e : done.entrySet()) {
       Map<String, Object> r = e.getValue();
       table.row("student " + r.get("label"), num(r, "parameters"), num(r, "greedyBleu"), num(r, "greedyChrf"),
           num(r, "beamBleu"), num(r, "beamChrf"), num(r, "greedyChrfShort"), num(r, "greedyChrfLong"),
           num(r, "greedyLengthRatio"), num(r, "referencePerplexity"),
           // Across vocabularies there is no full-vocabulary KL.
-          Double.isNaN(num(r, "vocabKl")) ? "–" : num(r, "vocabKl"), num(r, "secondsPerStep"), num(r, "steps"));
+          Double.isNaN(num(r, "vocabKl")) ? "–" : num(r, "vocabKl"),
+          Double.isNaN(num(r, "eosArgmax")) ? "–" : num(r, "eosArgmax"), num(r, "secondsPerStep"), num(r, "steps"));
     }
     if (done.size() < variants.size()) {
       List<String> missing = variants.stream().map(Variant::key).filter(k -> !done.containsKey(k)).toList();
@@ -297,7 +298,8 @@ public final class Science {
         + "; teacher " + teacher);
     table.note("chrF short / long: greedy chrF on TEST pairs whose source is shorter / not shorter than the median; "
         + "len ratio: greedy output characters / reference characters; KL(T||S): full-vocabulary KL against the "
-        + "live teacher on the targets' validation split (none across vocabularies); ref ppl: per token of the "
+        + "live teacher on the targets' validation split (none across vocabularies); argmax </s>: fraction of the "
+        + "reference positions there (the last excepted) where the student's most likely token is </s>; ref ppl: per token of the "
         + "system's own tokenizer, so the own-vocabulary rows' (1,000-token BPE) are not comparable with the others'; "
         + "s/step: distill wall seconds / steps (this machine, local[*])");
     for (String line : Verdicts.of(done, t)) {
@@ -337,6 +339,21 @@ public final class Science {
       }
       out.add(String.format(Locale.ROOT, "KD beats references alone (f-DISTILL Table 2), against ce %.2f: %s", ceMean,
           String.join("; ", above)));
+      // Reference perplexity varies far less across seeds than chrF (whose spread here follows output length):
+      // the same claim on it, with its own noise.
+      double[] cePpl = metric(rows, "referencePerplexity", "ce", "ce-seed2", "ce-seed3");
+      double[] klPpl = metric(rows, "referencePerplexity", "kl", "kl-seed2", "kl-seed3");
+      if (seeded) {
+        double pplMargin = 2 * Math.max(sd(cePpl), sd(klPpl));
+        List<String> lower = new ArrayList<>();
+        for (String k : kd.keySet()) {
+          double ppl = k.equals("kl") ? mean(klPpl) : num(rows.get(k), "referencePerplexity");
+          // Lower is better: the difference is ce's minus the student's.
+          lower.add(String.format(Locale.ROOT, "%s %s (%.0f)", k, judge(mean(cePpl) - ppl, pplMargin), ppl));
+        }
+        out.add(String.format(Locale.ROOT, "KD beats references alone on reference perplexity (lower is better; 2 sd of "
+            + "the 3 seeds = %.1f), against ce %.0f: %s", pplMargin, mean(cePpl), String.join("; ", lower)));
+      }
       if (kd.containsKey("kl") && kd.containsKey("rkl") && kd.containsKey("js") && kd.containsKey("tvd")) {
         out.add(String.format(Locale.ROOT, "f-DISTILL's ordering: js vs kl %s (%+.2f), tvd vs kl %s (%+.2f), kl vs rkl %s (%+.2f)",
             judge(kd.get("js") - kd.get("kl"), margin), kd.get("js") - kd.get("kl"),
@@ -394,8 +411,10 @@ public final class Science {
             across.add(String.format(Locale.ROOT, "%s %s (%+.2f)", key, judge(v - ceOwn, margin), v - ceOwn));
           }
         }
-        out.add(String.format(Locale.ROOT, "Across tokenizers, KD beats the own-vocabulary student on references alone "
-            + "(ce-own %.2f): %s", ceOwn, String.join("; ", across)));
+        if (!across.isEmpty()) {
+          out.add(String.format(Locale.ROOT, "Across tokenizers, KD beats the own-vocabulary student on references "
+              + "alone (ce-own %.2f): %s", ceOwn, String.join("; ", across)));
+        }
         if (rows.containsKey("kl-own")) {
           double klOwn = num(rows.get("kl-own"), "greedyChrf");
           out.add(String.format(Locale.ROOT, "Across tokenizers, span-aligned kl against same-vocabulary kl (seed mean "
@@ -417,7 +436,11 @@ public final class Science {
     }
 
     private static double[] chrf(Map<String, Map<String, Object>> rows, String... keys) {
-      return Arrays.stream(keys).filter(rows::containsKey).mapToDouble(k -> num(rows.get(k), "greedyChrf")).toArray();
+      return metric(rows, "greedyChrf", keys);
+    }
+
+    private static double[] metric(Map<String, Map<String, Object>> rows, String metric, String... keys) {
+      return Arrays.stream(keys).filter(rows::containsKey).mapToDouble(k -> num(rows.get(k), metric)).toArray();
     }
 
     private static double mean(double[] v) {

@@ -1,0 +1,70 @@
+package dev.distillery.bench;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The science table's verdicts: a claim is judged against the seeds' spread, on chrF and on perplexity. */
+class ScienceVerdictsTest {
+
+  private static Map<String, Object> row(double chrf, double ppl) {
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("greedyChrf", chrf);
+    r.put("referencePerplexity", ppl);
+    return r;
+  }
+
+  private static Map<String, Map<String, Object>> seeds(double[] ceChrf, double[] cePpl, double[] klChrf,
+      double[] klPpl) {
+    Map<String, Map<String, Object>> rows = new LinkedHashMap<>();
+    String[] suffix = {"", "-seed2", "-seed3"};
+    for (int i = 0; i < 3; i++) {
+      rows.put("ce" + suffix[i], row(ceChrf[i], cePpl[i]));
+      rows.put("kl" + suffix[i], row(klChrf[i], klPpl[i]));
+    }
+    return rows;
+  }
+
+  private static String line(List<String> lines, String start) {
+    return lines.stream().filter(l -> l.startsWith(start)).findFirst()
+        .orElseThrow(() -> new AssertionError("no line starting with " + start + " in " + lines));
+  }
+
+  @Test
+  void aChrfDifferenceInsideTwoSeedDeviationsIsWithinNoiseButAPerplexityGapOutsideItsOwnHolds() {
+    // chrF: ce 11/13/15 (sd 2), kl two points higher on average; perplexity: ce 270-278, kl 20 lower.
+    Map<String, Map<String, Object>> rows = seeds(new double[] {11, 13, 15}, new double[] {270, 274, 278},
+        new double[] {13, 15, 17}, new double[] {250, 254, 258});
+    List<String> lines = Science.Verdicts.of(rows, row(38, 16));
+
+    assertTrue(line(lines, "KD beats references alone (f-DISTILL").contains("kl within noise (+2.00)"), lines::toString);
+    assertTrue(line(lines, "KD beats references alone on reference perplexity").contains("kl holds (254)"),
+        lines::toString);
+  }
+
+  @Test
+  void aStudentFarWorseInPerplexityThanCeDoesNotHoldOnIt() {
+    Map<String, Map<String, Object>> rows = seeds(new double[] {11, 12, 13}, new double[] {270, 272, 274},
+        new double[] {11, 12, 13}, new double[] {268, 270, 272});
+    rows.put("rkl", row(12, 1500));
+    List<String> lines = Science.Verdicts.of(rows, row(38, 16));
+
+    String ppl = line(lines, "KD beats references alone on reference perplexity");
+    assertTrue(ppl.contains("rkl does not hold (1500)"), ppl);
+    assertTrue(ppl.contains("kl within noise (270)"), ppl);
+  }
+
+  @Test
+  void withoutThreeSeedsTheVerdictsSayTheyAreProvisionalAndSkipPerplexity() {
+    Map<String, Map<String, Object>> rows = new LinkedHashMap<>();
+    rows.put("ce", row(12, 270));
+    rows.put("kl", row(14, 250));
+    List<String> lines = Science.Verdicts.of(rows, row(38, 16));
+
+    assertTrue(lines.get(0).contains("provisional"), lines::toString);
+    assertTrue(lines.stream().noneMatch(l -> l.contains("reference perplexity")), lines::toString);
+  }
+}
