@@ -330,44 +330,84 @@ public final class Decoder {
   }
 
   private int nucleus(float[] lp, Random random) {
+    return nucleus(lp, config.temperature(), config.topP(), random);
+  }
+
+  /** Probability buckets of {@link #nucleus}: binary exponents 0 (p = 1) down to −127 (subnormal or 0). */
+  private static final int EXPONENTS = 128;
+
+  /**
+   * Draws a token from the nucleus (Holtzman et al. 2020): the smallest set of most likely tokens
+   * whose mass reaches {@code topP}, renormalized, at {@code temperature}; PAD, BOS and SEP are never
+   * drawn. In O(vocab): tokens are bucketed by the binary exponent of their probability relative to
+   * the most likely one; every bucket above the one where the cumulative mass crosses {@code topP}
+   * lies wholly inside, and only that boundary bucket is sorted. (A sort of the whole vocabulary per
+   * drawn token was half of an on-policy distill step.) The draw walks the nucleus in id order.
+   *
+   * @param lp log-probabilities {@code [vocab]}
+   */
+  static int nucleus(float[] lp, double temperature, double topP, Random random) {
     int v = lp.length;
     double[] p = new double[v];
     double max = Double.NEGATIVE_INFINITY;
     for (int i = 0; i < v; i++) {
       if (i != TextTokenizer.PAD && i != TextTokenizer.BOS && i != TextTokenizer.SEP) {
-        max = Math.max(max, lp[i] / config.temperature());
+        max = Math.max(max, lp[i] / temperature);
       }
     }
     double z = 0;
+    int[] bucket = new int[v];
+    double[] mass = new double[EXPONENTS];
     for (int i = 0; i < v; i++) {
       boolean banned = i == TextTokenizer.PAD || i == TextTokenizer.BOS || i == TextTokenizer.SEP;
-      p[i] = banned ? 0 : Math.exp(lp[i] / config.temperature() - max);
+      p[i] = banned ? 0 : Math.exp(lp[i] / temperature - max);
       z += p[i];
-    }
-    // Tokens by falling probability: a primitive sort of (float bits of p, id) keys, since the bits
-    // of non-negative floats order as the floats do (boxed indices with a comparator cost 10x more).
-    long[] keys = new long[v];
-    for (int i = 0; i < v; i++) {
-      keys[i] = ((long) Float.floatToIntBits((float) p[i]) << 32) | i;
-    }
-    Arrays.sort(keys);
-    int[] order = new int[v];
-    for (int i = 0; i < v; i++) {
-      order[i] = (int) keys[v - 1 - i];
-    }
-    double cum = 0;
-    int cut = 0;
-    while (cut < v && cum < config.topP() * z) {
-      cum += p[order[cut++]];
-    }
-    double u = random.nextDouble() * cum;
-    for (int i = 0; i < cut; i++) {
-      u -= p[order[i]];
-      if (u <= 0) {
-        return order[i];
+      // p in [0, 1]: getExponent gives 0 for 1, −1 for [0.5, 1), ..., −127 for subnormals and 0.
+      bucket[i] = banned ? -1 : -Math.getExponent((float) p[i]);
+      if (!banned) {
+        mass[bucket[i]] += p[i];
       }
     }
-    return order[Math.max(0, cut - 1)];
+    double target = topP * z;
+    double cum = 0;
+    int edge = 0;
+    while (edge < EXPONENTS - 1 && cum + mass[edge] < target) {
+      cum += mass[edge++];
+    }
+    // The boundary bucket by falling probability, ties by id: (float bits of p, id) keys sort as
+    // (p, id) do, since the bits of non-negative floats order as the floats.
+    int size = 0;
+    for (int i = 0; i < v; i++) {
+      size += bucket[i] == edge ? 1 : 0;
+    }
+    long[] keys = new long[size];
+    for (int i = 0, j = 0; i < v; i++) {
+      if (bucket[i] == edge) {
+        keys[j++] = key(p[i], i);
+      }
+    }
+    Arrays.sort(keys);
+    long lowest = Long.MAX_VALUE;
+    for (int j = size - 1; j >= 0 && (cum < target || lowest == Long.MAX_VALUE); j--) { // at least one token
+      lowest = keys[j];
+      cum += p[(int) keys[j]];
+    }
+    double u = random.nextDouble() * cum;
+    int drawn = -1;
+    for (int i = 0; i < v; i++) {
+      if (bucket[i] >= 0 && (bucket[i] < edge || bucket[i] == edge && key(p[i], i) >= lowest)) {
+        drawn = i;
+        u -= p[i];
+        if (u <= 0) {
+          break;
+        }
+      }
+    }
+    return drawn >= 0 ? drawn : TextTokenizer.EOS;
+  }
+
+  private static long key(double p, int id) {
+    return ((long) Float.floatToIntBits((float) p) << 32) | id;
   }
 
   private static int[] identity(int n) {

@@ -1,5 +1,6 @@
 package dev.distillery.loss;
 
+import java.util.Arrays;
 import java.util.Objects;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -77,6 +78,7 @@ public class BucketLoss extends RowLoss {
     double[] qb = new double[k + 1];
     double[] gb = new double[k + 1];
     int[] bucketOf = new int[vocab];
+    double[] grad = new double[vocab];
     for (int r = 0; r < rows; r++) {
       int base = r * width;
       double m = mask == null ? 1 : mask[r];
@@ -94,14 +96,19 @@ public class BucketLoss extends RowLoss {
       double wCe = labels[base + CompactLabels.W_CE];
       double wDiv = labels[base + CompactLabels.W_DIV];
       double loss = wCe * -Math.log(Math.max(q1[gold], Divergence.EPS));
-      double[] grad = new double[vocab];
       if (wCe != 0) {
         for (int v = 0; v < vocab; v++) {
           grad[v] = wCe * (q1[v] - (v == gold ? 1 : 0));
         }
+      } else {
+        java.util.Arrays.fill(grad, 0);
       }
       if (wDiv != 0 && hasTeacher(labels, base, k)) {
-        softmax(z, tau, qt);
+        if (tau == 1) {
+          System.arraycopy(q1, 0, qt, 0, vocab);
+        } else {
+          softmax(z, tau, qt);
+        }
         // Teacher buckets at temperature tau: p_b^(1/tau), renormalized over the k+1 buckets. An empty
         // slot (id −1: fewer than k teacher tokens had a student id) is a bucket of mass 0 on both sides.
         double sum = 0;
@@ -221,12 +228,41 @@ public class BucketLoss extends RowLoss {
     if (m != null && m.length != rows) {
       throw new IllegalArgumentException("Cannot apply mask: expected one value per row: " + m.length + " vs " + rows);
     }
+    if (gradient == null) {
+      Pass pass = lastPass().get();
+      lastPass().remove();
+      if (pass != null && pass.sameInputs(logits, lab, m)) {
+        return Nd4j.createFromArray(pass.scores());
+      }
+    }
     float[] grad = gradient == null ? null : new float[rows * vocab];
     double[] scores = rows(logits, lab, m, rows, vocab, k, grad);
     if (gradient != null) {
       gradient.assign(Nd4j.create(grad, new long[] {rows, vocab}, 'c').castTo(gradient.dataType()));
+      lastPass().set(new Pass(logits, lab, m, scores));
     }
     return Nd4j.createFromArray(scores);
+  }
+
+  /**
+   * A gradient pass's inputs and row losses. DL4J scores the output layer right after backprop, on
+   * logits computed afresh from the same input: when they are equal (no dropout on the output
+   * layer's input), the score reuses the pass instead of a second full-vocabulary softmax per position.
+   */
+  private record Pass(float[] logits, float[] labels, float[] mask, double[] scores) {
+    boolean sameInputs(float[] otherLogits, float[] otherLabels, float[] otherMask) {
+      return Arrays.equals(logits, otherLogits) && Arrays.equals(labels, otherLabels) && Arrays.equals(mask, otherMask);
+    }
+  }
+
+  /** Per thread: the workers of Spark's local mode may share one loss object. */
+  private transient ThreadLocal<Pass> lastPass;
+
+  private synchronized ThreadLocal<Pass> lastPass() {
+    if (lastPass == null) {
+      lastPass = new ThreadLocal<>();
+    }
+    return lastPass;
   }
 
   @Override

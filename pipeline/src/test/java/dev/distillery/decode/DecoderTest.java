@@ -140,4 +140,42 @@ class DecoderTest {
       }
     }
   }
+
+  @Test
+  void nucleusDrawsOnlyTheSmallestTopSetReachingTopPInProportionToItsProbabilities() {
+    // Ten tokens, the mass on ids 5..9 (0.40, 0.25, 0.20, 0.10, 0.05), the special ids next to none.
+    // At top-p 0.8 the nucleus is {5, 6, 7} (0.85), renormalized.
+    double[] probs = {0, 0, 0, 0, 0, 0.40, 0.25, 0.20, 0.10, 0.05};
+    float[] lp = new float[probs.length];
+    for (int i = 0; i < lp.length; i++) {
+      lp[i] = probs[i] == 0 ? -30f : (float) Math.log(probs[i]);
+    }
+    // PAD, BOS and SEP are never drawn, even when most likely.
+    lp[TextTokenizer.PAD] = lp[TextTokenizer.BOS] = lp[TextTokenizer.SEP] = 0f;
+    int[] counts = new int[probs.length];
+    Random random = new Random(7);
+    int draws = 40_000;
+    for (int n = 0; n < draws; n++) {
+      counts[Decoder.nucleus(lp, 1.0, 0.8, random)]++;
+    }
+    for (int id : new int[] {0, 1, 2, 3, 4, 8, 9}) {
+      assertEquals(0, counts[id], "token " + id + " lies outside the nucleus");
+    }
+    for (int id = 5; id <= 7; id++) {
+      assertEquals(probs[id] / 0.85, counts[id] / (double) draws, 0.01, "token " + id);
+    }
+    // At top-p 1 every token is drawn in proportion; at temperature 2 in proportion to sqrt(p).
+    int[] all = new int[probs.length];
+    int[] warm = new int[probs.length];
+    for (int n = 0; n < draws; n++) {
+      all[Decoder.nucleus(lp, 1.0, 1.0, random)]++;
+      warm[Decoder.nucleus(lp, 2.0, 1.0, random)]++;
+    }
+    assertEquals(0.05, all[9] / (double) draws, 0.005);
+    double z = 0;
+    for (int id = 5; id < probs.length; id++) {
+      z += Math.sqrt(probs[id]);
+    }
+    assertEquals(Math.sqrt(0.05) / z, warm[9] / (double) draws, 0.01);
+  }
 }

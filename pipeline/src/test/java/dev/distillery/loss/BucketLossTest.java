@@ -326,4 +326,26 @@ class BucketLossTest {
     }
     return pq;
   }
+
+  @ParameterizedTest
+  @EnumSource(Divergence.class)
+  void dl4jEntryPointsAgreeWithTheRowsInDoublePrecisionAndAScoreAfterAGradientPassReusesIt(Divergence d) {
+    Case c = new Case(5, 31 + d.ordinal(), 0.4f, 0.6f);
+    double[] expected = new BucketLoss(d, 1.0, 0.5).rows(c.logits, c.labels, null, 5, V, K, null);
+    org.nd4j.linalg.api.ndarray.INDArray logits = org.nd4j.linalg.factory.Nd4j.create(c.logits, new long[] {5, V}, 'c');
+    org.nd4j.linalg.api.ndarray.INDArray labels =
+        org.nd4j.linalg.factory.Nd4j.create(c.labels, new long[] {5, CompactLabels.width(K)}, 'c');
+    org.nd4j.linalg.activations.IActivation identity = org.nd4j.linalg.activations.Activation.IDENTITY.getActivationFunction();
+    BucketLoss loss = new BucketLoss(d, 1.0, 0.5);
+    double alone = new BucketLoss(d, 1.0, 0.5).computeScore(labels, logits, identity, null, false);
+    assertEquals(java.util.Arrays.stream(expected).sum(), alone, 1e-4, "native softmax against double precision");
+    // Other logits after a gradient pass are scored afresh, not from the remembered pass.
+    org.nd4j.linalg.api.ndarray.INDArray other = logits.mul(2);
+    loss.computeGradient(labels, logits, identity, null);
+    assertEquals(new BucketLoss(d, 1.0, 0.5).computeScore(labels, other, identity, null, false),
+        loss.computeScore(labels, other, identity, null, false), 1e-9);
+    loss.computeGradient(labels, logits, identity, null);
+    assertEquals(alone, loss.computeScore(labels, logits.dup(), identity, null, false), 1e-9,
+        "the score after a gradient pass on equal logits");
+  }
 }
