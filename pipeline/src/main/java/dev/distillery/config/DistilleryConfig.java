@@ -189,13 +189,19 @@ public record DistilleryConfig(
    * @param studentTokenizer the student's vocabulary: the teacher's, its own, or a file
    * @param maxUnknownRate the largest fraction of {@code <unk>} tokens a student tokenizer of its own may
    *     produce on the targets' texts
+   * @param prefixLengthRatio an on-policy draw ({@code prefix = student}) stops after this many times the
+   *     target tokens of the stored teacher sample it replaces (and at {@code decode.max-new-tokens})
    */
   public record Distill(
       Objective objective, double temperature, int topK, int checkpointEvery, int keepCheckpoints,
       int evalExamples, int epochEvalExamples, String init, Model student, Okd okd,
-      StudentTokenizer studentTokenizer, double maxUnknownRate)
+      StudentTokenizer studentTokenizer, double maxUnknownRate, double prefixLengthRatio)
       implements Serializable {
     public Distill {
+      if (!(prefixLengthRatio > 0) || Double.isInfinite(prefixLengthRatio)) {
+        throw new ConfigException("Cannot configure distill: distill.prefix-length-ratio must be a positive number: "
+            + prefixLengthRatio);
+      }
       java.util.Objects.requireNonNull(studentTokenizer, "distill.student.tokenizer");
       Checks.fraction("distill.student.max-unknown-rate", maxUnknownRate);
       if (!(studentTokenizer instanceof StudentTokenizer.Teacher)
@@ -302,7 +308,7 @@ public record DistilleryConfig(
                 c.getDouble("distill.student.dropout")),
             new Okd(c.getInt("distill.okd.rank"), c.getDouble("distill.okd.scale"), c.getDouble("distill.okd.alpha")),
             StudentTokenizer.parse(c.getString("distill.student.tokenizer")),
-            c.getDouble("distill.student.max-unknown-rate")),
+            c.getDouble("distill.student.max-unknown-rate"), c.getDouble("distill.prefix-length-ratio")),
         new Spark(c.getString("spark.master"), c.getString("spark.app-name"), c.getInt("spark.partitions")),
         root.withOnlyPath("distillery").root().render(
             ConfigRenderOptions.concise().setFormatted(true).setJson(false)));

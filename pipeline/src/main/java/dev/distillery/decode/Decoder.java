@@ -47,7 +47,7 @@ public final class Decoder {
   }
 
   public List<Hypothesis> greedy(List<int[]> prompts) {
-    return byLength(prompts, null, (p, r) -> sampleOrArgmax(p, r));
+    return byLength(prompts, null, null, this::sampleOrArgmax);
   }
 
   /** Nucleus sampling at the configured temperature and top-p. */
@@ -56,7 +56,7 @@ public final class Decoder {
     for (int i = 0; i < prompts.size(); i++) {
       perRow.add(new Random(random.nextLong()));
     }
-    return byLength(prompts, perRow, (p, r) -> sampleOrArgmax(p, r));
+    return byLength(prompts, perRow, null, this::sampleOrArgmax);
   }
 
   /**
@@ -64,11 +64,24 @@ public final class Decoder {
    * seed, not on which other prompts share its batch.
    */
   public List<Hypothesis> sample(List<int[]> prompts, List<Random> perRow) {
-    if (perRow.size() != prompts.size()) {
-      throw new IllegalArgumentException("Cannot sample: need one random source per prompt: "
-          + perRow.size() + " vs " + prompts.size());
+    return sample(prompts, perRow, null);
+  }
+
+  /**
+   * As {@link #sample(List, List)}, with row {@code i} stopping (unfinished) after {@code maxNew[i]}
+   * new tokens when that is below {@code decode.max-new-tokens}; null: no caps of its own.
+   */
+  public List<Hypothesis> sample(List<int[]> prompts, List<Random> perRow, int[] maxNew) {
+    if (perRow.size() != prompts.size() || maxNew != null && maxNew.length != prompts.size()) {
+      throw new IllegalArgumentException("Cannot sample: need one random source and length cap per prompt: "
+          + perRow.size() + " and " + (maxNew == null ? "none" : maxNew.length) + " vs " + prompts.size());
     }
-    return byLength(prompts, perRow, (p, r) -> sampleOrArgmax(p, r));
+    return byLength(prompts, perRow, maxNew, this::sampleOrArgmax);
+  }
+
+  /** A decoding of prompts sorted by length, with their random sources and length caps (either may be null). */
+  private interface SortedDecode {
+    List<Hypothesis> apply(List<int[]> prompts, List<Random> randoms, int[] maxNew);
   }
 
   /**
@@ -76,8 +89,8 @@ public final class Decoder {
    * length prompts let the recurrent stepper feed each batch in one call. Every row's result depends
    * only on its own prompt (and its own random source), so the order cannot change outputs.
    */
-  private List<Hypothesis> byLength(List<int[]> prompts, List<Random> randoms,
-      java.util.function.BiFunction<List<int[]>, List<Random>, List<Hypothesis>> decode) {
+  private List<Hypothesis> byLength(List<int[]> prompts, List<Random> randoms, int[] maxNew,
+      SortedDecode decode) {
     Integer[] order = new Integer[prompts.size()];
     for (int i = 0; i < order.length; i++) {
       order[i] = i;
@@ -85,13 +98,17 @@ public final class Decoder {
     Arrays.sort(order, java.util.Comparator.comparingInt(i -> prompts.get(i).length));
     List<int[]> sorted = new ArrayList<>(order.length);
     List<Random> sortedRandoms = randoms == null ? null : new ArrayList<>(order.length);
-    for (int i : order) {
-      sorted.add(prompts.get(i));
+    int[] sortedMaxNew = maxNew == null ? null : new int[order.length];
+    for (int j = 0; j < order.length; j++) {
+      sorted.add(prompts.get(order[j]));
       if (randoms != null) {
-        sortedRandoms.add(randoms.get(i));
+        sortedRandoms.add(randoms.get(order[j]));
+      }
+      if (maxNew != null) {
+        sortedMaxNew[j] = maxNew[order[j]];
       }
     }
-    List<Hypothesis> decoded = decode.apply(sorted, sortedRandoms);
+    List<Hypothesis> decoded = decode.apply(sorted, sortedRandoms, sortedMaxNew);
     Hypothesis[] out = new Hypothesis[order.length];
     for (int j = 0; j < order.length; j++) {
       out[order[j]] = decoded.get(j);
@@ -99,7 +116,7 @@ public final class Decoder {
     return Arrays.asList(out);
   }
 
-  private List<Hypothesis> sampleOrArgmax(List<int[]> prompts, List<Random> randoms) {
+  private List<Hypothesis> sampleOrArgmax(List<int[]> prompts, List<Random> randoms, int[] maxNew) {
     List<Hypothesis> out = new ArrayList<>(prompts.size());
     for (int from = 0; from < prompts.size(); from += config.batchSize()) {
       List<int[]> chunk = prompts.subList(from, Math.min(prompts.size(), from + config.batchSize()));
@@ -111,12 +128,13 @@ public final class Decoder {
       int[] length = new int[n];
       double[] ll = new double[n];
       boolean[] done = new boolean[n];
+      boolean[] capped = new boolean[n];
       int[] parents = identity(n);
       for (int step = 0; step < config.maxNewTokens(); step++) {
         int[] next = new int[n];
         boolean all = true;
         for (int i = 0; i < n; i++) {
-          if (done[i]) {
+          if (done[i] || capped[i]) {
             next[i] = TextTokenizer.PAD;
             continue;
           }
@@ -128,7 +146,9 @@ public final class Decoder {
             done[i] = true;
           } else {
             tokens[i][length[i]++] = tok;
-            all = false;
+            // At its own cap a row stops unfinished; it steps on (as PAD) with the others.
+            capped[i] = maxNew != null && length[i] >= maxNew[offset + i];
+            all &= capped[i];
           }
         }
         if (all || step == config.maxNewTokens() - 1) {
@@ -150,7 +170,7 @@ public final class Decoder {
    * hypothesis is returned.
    */
   public List<Hypothesis> beam(List<int[]> prompts, int width) {
-    return byLength(prompts, null, (sorted, unused) -> {
+    return byLength(prompts, null, null, (sorted, unusedRandoms, unusedCaps) -> {
       List<Hypothesis> out = new ArrayList<>(sorted.size());
       for (List<int[]> chunk : chunks(sorted, config.batchSize())) {
         out.addAll(beamChunk(chunk, width));

@@ -43,6 +43,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
   private final DistilleryConfig.Decode sampling;
   private final DistilleryConfig.Prepare prepare;
   private final Snapshot snapshot;
+  private final double lengthRatio;
   private final org.apache.spark.util.LongAccumulator sampled;
 
   /**
@@ -60,6 +61,7 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
     this.sampling = TeacherScorer.sampling(config.decode(), config.prepare());
     this.prepare = config.prepare();
     this.snapshot = snapshot;
+    this.lengthRatio = config.distill().prefixLengthRatio();
     this.sampled = sampled;
   }
 
@@ -68,11 +70,14 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
     List<Integer> onPolicy = new ArrayList<>();
     List<int[]> prompts = new ArrayList<>();
     List<Random> randoms = new ArrayList<>();
+    List<Integer> caps = new ArrayList<>();
     for (int i = 0; i < batch.size(); i++) {
       DistillExample e = batch.get(i);
       if (e.role() == Objective.Role.DIVERGENCE) {
         onPolicy.add(i);
         prompts.add(Arrays.copyOf(e.tokens(), e.targetStart()));
+        // The replaced teacher sample's target tokens (its </s> included) times the ratio, at least one.
+        caps.add(Math.max(1, (int) Math.ceil(lengthRatio * e.targetTokens())));
         // A fresh draw per round: seeded by the example and the snapshot version.
         randoms.add(new Random((Hashing.stableHash64(e.id()) * 31 + i) ^ (snapshot.version * 1_000_003L)));
       }
@@ -81,10 +86,8 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
       return DistillBatches.dataSet(batch, plan, k, progress);
     }
     LanguageModel student = snapshot.model();
-    List<Hypothesis> drawn;
-    synchronized (student) {
-      drawn = new Decoder(student, sampling).sample(prompts, randoms);
-    }
+    List<Hypothesis> drawn = new Decoder(student, sampling).sample(prompts, randoms,
+        caps.stream().mapToInt(Integer::intValue).toArray());
     List<int[]> outputs = drawn.stream().map(Hypothesis::tokens).toList();
     List<TeacherOutput> scored;
     try (TeacherCache.Lease teacher = TeacherCache.borrow(teacherDir,
@@ -130,8 +133,13 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
       version++;
     }
 
+    /**
+     * This thread's copy of the snapshot: executor threads sample concurrently, and a DL4J graph
+     * keeps its layers' activations, so one shared copy would have to be locked (it was, and the
+     * two task threads then sampled one after the other).
+     */
     LanguageModel model() {
-      String key = id + "@" + version;
+      String key = id + "@" + version + "#" + Thread.currentThread().getId();
       LanguageModel built = BUILT.get(key);
       if (built != null) {
         return built;
@@ -139,7 +147,9 @@ public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillE
       synchronized (BUILT) {
         built = BUILT.get(key);
         if (built == null) {
-          BUILT.keySet().removeIf(old -> old.startsWith(id + "@")); // keep one version per JVM
+          String current = id + "@" + version + "#";
+          // Keep one version per JVM (a copy per thread of it).
+          BUILT.keySet().removeIf(old -> old.startsWith(id + "@") && !old.startsWith(current));
           ComputationGraph graph = new ComputationGraph(ComputationGraphConfiguration.fromJson(configuration));
           graph.init(Nd4j.create(params).reshape(1, params.length), true);
           built = new LanguageModel(graph, shape, tokenizer);

@@ -122,6 +122,33 @@ class DecoderTest {
   }
 
   @Test
+  void aRowsLengthCapCutsItsOwnDrawAndLeavesTheOthersAlone() {
+    DistilleryConfig c = TinyModels.config("decode.max-new-tokens=10", "decode.temperature=1.5", "decode.top-p=1.0");
+    Decoder decoder = new Decoder(model, c.decode());
+    List<Hypothesis> free = decoder.sample(prompts, seeds(7));
+    int[] caps = new int[prompts.size()];
+    Arrays.fill(caps, 10);
+    caps[0] = 1;
+    caps[3] = 4;
+    List<Hypothesis> capped = decoder.sample(prompts, seeds(7), caps);
+    for (int i = 0; i < prompts.size(); i++) {
+      int[] whole = free.get(i).tokens();
+      Hypothesis h = capped.get(i);
+      if (whole.length >= caps[i] && caps[i] < 10) {
+        assertArrayEquals(Arrays.copyOf(whole, caps[i]), h.tokens(), "prompt " + i);
+        assertTrue(!h.finished() || whole.length == caps[i], "prompt " + i + " cut, so unfinished");
+      } else {
+        assertArrayEquals(whole, h.tokens(), "prompt " + i);
+        assertEquals(free.get(i).finished(), h.finished(), "prompt " + i);
+      }
+    }
+  }
+
+  private static List<Random> seeds(long seed) {
+    return java.util.stream.LongStream.range(0, prompts.size()).mapToObj(i -> new Random(seed * 100 + i)).toList();
+  }
+
+  @Test
   void outputsNeverContainSpecialTokensOtherThanUnknown() {
     Decoder decoder = new Decoder(model, config.decode());
     for (Hypothesis h : decoder.beam(prompts, 3)) {
