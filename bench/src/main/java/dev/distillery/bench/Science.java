@@ -176,18 +176,26 @@ public final class Science {
     Path targets = work.resolve("targets");
     if (!Files.isRegularFile(work.resolve("targets.done"))) {
       progress.line("science: prepare the teacher's targets on %s", input);
+      long start = System.nanoTime();
       PreparePipeline.run(spark, base, input.toString(), teacher, targets, progress);
-      Files.writeString(work.resolve("targets.done"), "prepared\n");
+      // The seconds it took, for the run-time note (the teacher row carries them into the committed rows).
+      Files.writeString(work.resolve("targets.done"), seconds(start) + "\n");
     }
 
     Map<String, Object> teacherRow = readRow(rowsDir.resolve("teacher.json"));
     if (teacherRow == null) {
       progress.line("science: score the teacher on %s", test);
+      long start = System.nanoTime();
       teacherRow = score(spark, conf, List.of(), teacher, test, work.resolve("teacher"), progress);
       Map<?, ?> shape = (Map<?, ?>) ModelBundle.metadata(teacher).get("shape");
       teacherRow.put("label", "teacher (" + shape.get("architecture") + " " + shape.get("hidden") + " x "
           + shape.get("layers") + ")");
       teacherRow.put("parameters", ((Number) ModelBundle.metadata(teacher).get("parameters")).longValue());
+      teacherRow.put("wallSeconds", seconds(start));
+      String prepared = Files.readString(work.resolve("targets.done")).trim();
+      if (prepared.matches("[0-9.]+")) { // targets prepared before timing was added say "prepared"
+        teacherRow.put("targetsSeconds", Double.parseDouble(prepared));
+      }
       writeRow(rowsDir.resolve("teacher.json"), teacherRow);
     }
 
@@ -208,6 +216,7 @@ public final class Science {
         FileTrees.deleteRecursively(out); // a model with no summary: the run died after saving; redo it
         resume = false;
       }
+      long start = System.nanoTime();
       DistillPipeline.Summary s = DistillPipeline.run(spark, c, targets, out, resume, null, progress);
       Map<String, Object> row = score(spark, conf, v.settings(), out.resolve("model"), test, out, progress);
       SystemScores last = s.table().get(s.table().size() - 1);
@@ -219,6 +228,9 @@ public final class Science {
       row.put("steps", s.steps());
       row.put("seconds", s.seconds());
       row.put("secondsPerStep", s.seconds() / Math.max(1, s.steps()));
+      if (!resume) { // a row resumed from a checkpoint would count only its last part: left untimed
+        row.put("wallSeconds", seconds(start));
+      }
       writeRow(file, row);
       done++;
       render(rowsDir, variants, train, test, conf, teacher, rows, args);
@@ -274,6 +286,10 @@ public final class Science {
     Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }
 
+  private static double seconds(long startNanos) {
+    return Math.round((System.nanoTime() - startNanos) / 1e8) / 10.0;
+  }
+
   private static double num(Map<String, Object> row, String key) {
     Object v = row.get(key);
     return v instanceof Number n ? n.doubleValue() : Double.NaN;
@@ -318,10 +334,38 @@ public final class Science {
         + "reference positions there (the last excepted) where the student's most likely token is </s>; ref ppl: per token of the "
         + "system's own tokenizer, so the own-vocabulary rows' (1,000-token BPE) are not comparable with the others'; "
         + "s/step: distill wall seconds / steps (this machine, local[*])");
+    table.note(runTime(t, done));
     for (String line : Verdicts.of(done, t)) {
       table.note(line);
     }
     table.publish("science", ("bin/bench science " + String.join(" ", args)).trim());
+  }
+
+  /**
+   * The run's time as the sum of its parts' own wall times (targets, the teacher's row, each student's
+   * distill and scoring), so that a run resumed across sessions is timed without its pauses; rows
+   * without a time (resumed from a checkpoint, or written before rows were timed) are named.
+   */
+  static String runTime(Map<String, Object> teacher, Map<String, Map<String, Object>> rows) {
+    double total = num(teacher, "targetsSeconds") + num(teacher, "wallSeconds");
+    List<String> untimed = new ArrayList<>();
+    double students = 0;
+    for (Map.Entry<String, Map<String, Object>> e : rows.entrySet()) {
+      double w = num(e.getValue(), "wallSeconds");
+      if (Double.isNaN(w)) {
+        untimed.add(e.getKey());
+      } else {
+        students += w;
+      }
+    }
+    if (Double.isNaN(total)) {
+      return "run time: not recorded (the targets or the teacher's row predate timing)";
+    }
+    total += students;
+    return String.format(java.util.Locale.ROOT, "run time: %d h %02d min (targets %.0f s, teacher %.0f s, %d student "
+        + "rows %.0f s; the sum of each part's own wall time, so pauses between sessions do not count)%s",
+        (long) (total / 3600), (long) (total % 3600 / 60), num(teacher, "targetsSeconds"), num(teacher, "wallSeconds"),
+        rows.size() - untimed.size(), students, untimed.isEmpty() ? "" : "; untimed rows, not included: " + untimed);
   }
 
   /** The claims, judged from the rows done so far; noise = the seeds' spread. */
@@ -354,7 +398,7 @@ public final class Science {
             e.getValue() - ceMean));
       }
       out.add(String.format(Locale.ROOT, "KD beats references alone (f-DISTILL Table 2), against ce %.2f: %s", ceMean,
-          String.join("; ", above)));
+          above.isEmpty() ? "no KD row yet" : String.join("; ", above)));
       // Reference perplexity varies far less across seeds than chrF (whose spread here follows output length):
       // the same claim on it, with its own noise.
       double[] cePpl = metric(rows, "referencePerplexity", "ce", "ce-seed2", "ce-seed3");

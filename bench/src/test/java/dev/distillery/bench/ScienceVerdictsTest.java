@@ -67,4 +67,22 @@ class ScienceVerdictsTest {
     assertTrue(lines.get(0).contains("provisional"), lines::toString);
     assertTrue(lines.stream().noneMatch(l -> l.contains("reference perplexity")), lines::toString);
   }
+
+  @Test
+  void runTimeSumsEachPartsOwnWallTimeAndNamesRowsWithoutOne() {
+    Map<String, Object> teacher = row(38, 16);
+    teacher.put("targetsSeconds", 500.0);
+    teacher.put("wallSeconds", 100.0);
+    Map<String, Map<String, Object>> rows = new LinkedHashMap<>();
+    rows.put("ce", row(12, 270));
+    rows.get("ce").put("wallSeconds", 3000.0);
+    rows.put("kl", row(14, 250));
+    rows.get("kl").put("wallSeconds", 4000.0);
+    rows.put("okd", row(13, 200)); // resumed from a checkpoint: no time of its own
+
+    String note = Science.runTime(teacher, rows);
+
+    assertTrue(note.startsWith("run time: 2 h 06 min (targets 500 s, teacher 100 s, 2 student rows 7000 s"), note);
+    assertTrue(note.endsWith("untimed rows, not included: [okd]"), note);
+  }
 }

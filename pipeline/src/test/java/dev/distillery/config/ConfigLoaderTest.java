@@ -61,6 +61,10 @@ class ConfigLoaderTest {
     ConfigException e = assertThrows(ConfigException.class,
         () -> ConfigLoader.load(Optional.empty(), List.of("train.epochs=0")));
     assertEquals("Cannot configure train: train.epochs must be positive: 0", e.getMessage());
+    ConfigException ratio = assertThrows(ConfigException.class,
+        () -> ConfigLoader.load(Optional.empty(), List.of("distill.prefix-length-ratio=0")));
+    assertEquals("Cannot configure distill: distill.prefix-length-ratio must be a positive number: 0.0",
+        ratio.getMessage());
   }
 
   @Test
