@@ -33,7 +33,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * executor, instead of being read from the teacher's stored samples. The student is the snapshot
  * the driver took after the previous averaging round (shipped inside this encoder, which Spark
  * serializes anew with every round's tasks); the teacher is loaded once per executor JVM and device
- * ({@link TeacherCache}), so the teacher directory must be readable from the executors.
+ * ({@link TeacherCache}), so the teacher directory must be readable from the executors. A draw stops
+ * at {@code distill.prefix-length-ratio} times the teacher sample it replaces and is then unfinished,
+ * like one cut at {@code decode.max-new-tokens}.
  */
 public final class StudentPrefixes implements SparkTrainer.BatchEncoder<DistillExample> {
   private final LossPlan plan;
