@@ -46,6 +46,20 @@ class ScienceVerdictsTest {
   }
 
   @Test
+  void theGapLineSaysWhenTheBestKdStudentIsJudgedByItsSeedMean() {
+    // ce 10/12/14 (mean 12), kl 13/15/17 (mean 15), teacher 42: kl recovers (15 - 12) / 30 = 10% on its mean.
+    Map<String, Map<String, Object>> rows = seeds(new double[] {10, 12, 14}, new double[] {270, 272, 274},
+        new double[] {13, 15, 17}, new double[] {260, 262, 264});
+    rows.put("rkl", row(14, 1500));
+    String gap = line(Science.Verdicts.of(rows, row(42, 16)), "gap recovered");
+    assertTrue(gap.contains("(kl, mean of 3 seeds): 10%"), gap);
+
+    rows.put("js", row(18, 900)); // one seed above kl's mean: now the best, judged by its one seed
+    gap = line(Science.Verdicts.of(rows, row(42, 16)), "gap recovered");
+    assertTrue(gap.contains("(js, one seed): 20%"), gap);
+  }
+
+  @Test
   void aStudentFarWorseInPerplexityThanCeDoesNotHoldOnIt() {
     Map<String, Map<String, Object>> rows = seeds(new double[] {11, 12, 13}, new double[] {270, 272, 274},
         new double[] {11, 12, 13}, new double[] {268, 270, 272});
