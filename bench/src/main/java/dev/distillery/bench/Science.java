@@ -192,6 +192,7 @@ public final class Science {
           + shape.get("layers") + ")");
       teacherRow.put("parameters", ((Number) ModelBundle.metadata(teacher).get("parameters")).longValue());
       teacherRow.put("wallSeconds", seconds(start));
+      teacherRow.put("cpu", Table.cpu());
       String prepared = Files.readString(work.resolve("targets.done")).trim();
       if (prepared.matches("[0-9.]+")) { // targets prepared before timing was added say "prepared"
         teacherRow.put("targetsSeconds", Double.parseDouble(prepared));
@@ -231,6 +232,8 @@ public final class Science {
       if (!resume) { // a row resumed from a checkpoint would count only its last part: left untimed
         row.put("wallSeconds", seconds(start));
       }
+      row.put("cpu", Table.cpu()); // a run resumed in another session may land on another machine
+
       writeRow(file, row);
       done++;
       render(rowsDir, variants, train, test, conf, teacher, rows, args);
@@ -335,10 +338,32 @@ public final class Science {
         + "system's own tokenizer, so the own-vocabulary rows' (1,000-token BPE) are not comparable with the others'; "
         + "s/step: distill wall seconds / steps (this machine, local[*])");
     table.note(runTime(t, done));
+    machines(t, done).ifPresent(table::note);
     for (String line : Verdicts.of(done, t)) {
       table.note(line);
     }
     table.publish("science", ("bin/bench science " + String.join(" ", args)).trim());
+  }
+
+  /**
+   * Which CPU ran which rows, when more than one did (a run resumed in another session may move to
+   * another machine, and then s/step and the run time mix them); empty when all rows name one CPU.
+   */
+  static Optional<String> machines(Map<String, Object> teacher, Map<String, Map<String, Object>> rows) {
+    Map<String, List<String>> byCpu = new TreeMap<>();
+    byCpu.computeIfAbsent(cpuOf(teacher), c -> new ArrayList<>()).add("targets, teacher");
+    rows.forEach((key, row) -> byCpu.computeIfAbsent(cpuOf(row), c -> new ArrayList<>()).add(key));
+    if (byCpu.size() < 2) {
+      return Optional.empty();
+    }
+    List<String> parts = new ArrayList<>();
+    byCpu.forEach((cpu, keys) -> parts.add(cpu + ": " + String.join(", ", keys)));
+    return Optional.of("rows ran on more than one machine (s/step and run time mix them): " + String.join("; ", parts));
+  }
+
+  private static String cpuOf(Map<String, Object> row) {
+    Object cpu = row == null ? null : row.get("cpu");
+    return cpu == null ? "CPU not recorded" : cpu.toString();
   }
 
   /**

@@ -64,14 +64,18 @@ final class Table {
     System.out.println("written to " + dir.resolve(name + ".md"));
   }
 
-  static String machine() {
-    String cpu = "unknown CPU";
+  /** The CPU's model name ("unknown CPU" off Linux). */
+  static String cpu() {
     try {
-      cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-          .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(cpu);
-    } catch (IOException ignored) {
-      // not Linux: keep the placeholder
+      return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+          .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("unknown CPU");
+    } catch (IOException notLinux) {
+      return "unknown CPU";
     }
+  }
+
+  static String machine() {
+    String cpu = cpu();
     long mem = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
         .getTotalMemorySize();
     return String.format(Locale.ROOT, "%d cores (%s), %.0f GiB RAM, %s %s, Java %s",

@@ -60,6 +60,22 @@ class ScienceVerdictsTest {
   }
 
   @Test
+  void rowsFromTwoMachinesAreNamedByCpuAndOneMachineNeedsNoNote() {
+    Map<String, Object> teacher = row(38, 16);
+    teacher.put("cpu", "AMD EPYC");
+    Map<String, Map<String, Object>> rows = new LinkedHashMap<>();
+    rows.put("ce", row(12, 270));
+    rows.get("ce").put("cpu", "AMD EPYC");
+    assertTrue(Science.machines(teacher, rows).isEmpty());
+
+    rows.put("kl", row(13, 260));
+    rows.get("kl").put("cpu", "Intel Xeon");
+    rows.put("okd", row(13, 250)); // written before rows recorded their CPU
+    String note = Science.machines(teacher, rows).orElseThrow();
+    assertTrue(note.contains("AMD EPYC: targets, teacher, ce; CPU not recorded: okd; Intel Xeon: kl"), note);
+  }
+
+  @Test
   void aStudentFarWorseInPerplexityThanCeDoesNotHoldOnIt() {
     Map<String, Map<String, Object>> rows = seeds(new double[] {11, 12, 13}, new double[] {270, 272, 274},
         new double[] {11, 12, 13}, new double[] {268, 270, 272});
