@@ -336,7 +336,7 @@ public final class Science {
         + "live teacher on the targets' validation split (none across vocabularies); argmax </s>: fraction of the "
         + "reference positions there (the last excepted) where the student's most likely token is </s>; ref ppl: per token of the "
         + "system's own tokenizer, so the own-vocabulary rows' (1,000-token BPE) are not comparable with the others'; "
-        + "s/step: distill wall seconds / steps (this machine, local[*])");
+        + "s/step: distill wall seconds / steps (on the machine the row ran on, local[*])");
     table.note(runTime(t, done));
     machines(t, done).ifPresent(table::note);
     for (String line : Verdicts.of(done, t)) {
