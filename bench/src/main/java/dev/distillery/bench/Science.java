@@ -233,7 +233,6 @@ public final class Science {
         row.put("wallSeconds", seconds(start));
       }
       row.put("cpu", Table.cpu()); // a run resumed in another session may land on another machine
-
       writeRow(file, row);
       done++;
       render(rowsDir, variants, train, test, conf, teacher, rows, args);

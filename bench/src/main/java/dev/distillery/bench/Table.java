@@ -75,11 +75,10 @@ final class Table {
   }
 
   static String machine() {
-    String cpu = cpu();
     long mem = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
         .getTotalMemorySize();
     return String.format(Locale.ROOT, "%d cores (%s), %.0f GiB RAM, %s %s, Java %s",
-        Runtime.getRuntime().availableProcessors(), cpu, mem / 1024.0 / 1024 / 1024,
+        Runtime.getRuntime().availableProcessors(), cpu(), mem / 1024.0 / 1024 / 1024,
         System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"));
   }
 }
